@@ -1,0 +1,42 @@
+/**
+ * Writes a configuration as commented YAML: used by `--print-config`, and
+ * `appliance/config.yaml` is exactly `formatConfigYaml(DEFAULT_CONFIG)`.
+ */
+import { CONFIG_KEYS, DEFAULT_CONFIG, FIELDS, SECTIONS, SECTION_DESCRIPTIONS, getValue, splitKey, type Config } from './schema.ts';
+
+const HEADER = `# proxy-rtmp configuration.
+#
+# Values apply in this order, each overriding the one before: built-in defaults,
+# this file, environment variables. A key left out keeps its default; an unknown
+# key is an error. Each key's comment names the environment variable that
+# overrides it and the built-in default.
+`;
+
+/** A scalar as YAML: numbers bare, strings double-quoted (JSON strings are valid YAML). */
+function scalar(value: unknown): string {
+  return typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
+/**
+ * `config` as YAML, every key preceded by comments giving its one-line
+ * description, its environment variable and its built-in default. Loading the output gives
+ * back `config` exactly.
+ */
+export function formatConfigYaml(config: Config): string {
+  const lines: string[] = [HEADER];
+  for (const section of SECTIONS) {
+    lines.push(`# ${SECTION_DESCRIPTIONS[section]}`, `${section}:`);
+    for (const key of CONFIG_KEYS) {
+      const [owner, leaf] = splitKey(key);
+      if (owner !== section) continue;
+      const { description, env } = FIELDS[key];
+      lines.push(
+        `  # ${description}.`,
+        `  # Env ${env}; default ${scalar(getValue(DEFAULT_CONFIG, key))}.`,
+        `  ${leaf}: ${scalar(getValue(config, key))}`,
+      );
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}

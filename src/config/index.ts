@@ -1,0 +1,17 @@
+/** Public surface of the configuration module. */
+export {
+  DEFAULT_CONFIG,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  parseResolution,
+  type Config,
+  type ConfigKey,
+  type GrpcConfig,
+  type HttpConfig,
+  type LimitsConfig,
+  type LogConfig,
+  type RtmpConfig,
+} from './schema.ts';
+export { ENV_VARS, type EnvVar } from './env.ts';
+export { loadConfig, type LoadConfigOptions } from './load.ts';
+export { formatConfigYaml } from './format.ts';

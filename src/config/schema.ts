@@ -1,0 +1,292 @@
+/**
+ * The configuration schema: every key, its type and bounds, its built-in
+ * default and its environment variable. The loader (`load.ts`) and the printer
+ * (`format.ts`) are driven entirely by this file, so a new key is added here
+ * and nowhere else.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+
+/** Largest safe timer delay: Node fires longer `setTimeout`s immediately. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** RTMP message and chunk lengths are 24-bit fields (RTMP spec 5.3.1.2). */
+const MAX_UINT24 = 0xff_ff_ff;
+/** Tallest source we can be asked to limit to (8K). */
+const MAX_RESOLUTION_LINES = 4320;
+
+// Each leaf's `.describe()` text is what the error message says is expected.
+function integer(min: number, max?: number) {
+  const base = z.number().int().min(min);
+  return max === undefined
+    ? base.describe(`an integer of at least ${min}`)
+    : base.max(max).describe(`an integer between ${min} and ${max}`);
+}
+
+const host = () =>
+  z
+    .string()
+    .regex(/^\S{1,253}$/)
+    .describe('a host name or IP address (1 to 253 characters, no spaces)');
+const port = () => integer(0, 65535);
+
+/** Log levels, as pino names them. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** Log formats: `auto` is pretty on a TTY and JSON otherwise. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+
+const RESOLUTION_EXPECTED = `a resolution such as '720p', '1080p', '1440p', '2160p', '4k', '8k' or a line count such as '1080' (at most ${MAX_RESOLUTION_LINES})`;
+
+/**
+ * Height in lines of a resolution name: `"720p"` → 720, `"1080"` → 1080,
+ * `"4k"` → 2160, `"8k"` → 4320. The `p`/`k` suffix is case-insensitive; leading
+ * zeros, signs, spaces and heights above 4320 are refused with a `ConfigError`.
+ */
+export function parseResolution(value: string): number {
+  const match = /^(?:([1-9]\d{0,3})[pP]?|([48])[kK])$/.exec(value);
+  const lines = match === null ? NaN : match[2] === '4' ? 2160 : match[2] === '8' ? 4320 : Number(match[1]);
+  if (!(lines <= MAX_RESOLUTION_LINES)) {
+    throw new ConfigError(`expected ${RESOLUTION_EXPECTED}, got '${value}'`);
+  }
+  return lines;
+}
+
+// A YAML `maxResolution: 1080` arrives as a number; accept it like "1080".
+const resolution = () =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      try {
+        return `${parseResolution(String(value))}p`;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: RESOLUTION_EXPECTED, input: value });
+        return z.NEVER;
+      }
+    })
+    .describe(RESOLUTION_EXPECTED);
+
+/** The whole configuration; every object is strict (unknown keys are errors). */
+export const configSchema = z.strictObject({
+  rtmp: z.strictObject({
+    host: host(),
+    port: port(),
+    app: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .describe("1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'"),
+    chunkSize: integer(128, 65536),
+    maxIncomingChunkSize: integer(128, MAX_UINT24),
+    maxMessageSize: integer(1024, MAX_UINT24),
+    maxChunkStreams: integer(4, 65599),
+    maxBufferedBytes: integer(65536),
+    windowAckSize: integer(1, 2 ** 32 - 1),
+    handshakeTimeoutMs: integer(100, MAX_TIMER_MS),
+    idleTimeoutMs: integer(100, MAX_TIMER_MS),
+  }),
+  limits: z.strictObject({
+    maxStreams: integer(1),
+    maxBitrateMbps: z.number().positive().describe('a number greater than 0'),
+    maxResolution: resolution(),
+    bitrateWindowMs: integer(1000, MAX_TIMER_MS),
+  }),
+  grpc: z.strictObject({ host: host(), port: port() }),
+  http: z.strictObject({ host: host(), port: port() }),
+  log: z.strictObject({
+    level: z.enum(LOG_LEVELS).describe(`one of ${LOG_LEVELS.join(', ')}`),
+    format: z.enum(LOG_FORMATS).describe(`one of ${LOG_FORMATS.join(', ')}`),
+  }),
+});
+
+/** `T` with `readonly` on every property at every depth. */
+export type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+/** The validated, normalised, deeply frozen configuration. */
+export type Config = DeepReadonly<z.output<typeof configSchema>>;
+/** The `rtmp` section: the ingest listener and per-connection protocol limits. */
+export type RtmpConfig = Config['rtmp'];
+/** The `limits` section: admission limits for publishers. */
+export type LimitsConfig = Config['limits'];
+/** The `grpc` section. */
+export type GrpcConfig = Config['grpc'];
+/** The `http` section. */
+export type HttpConfig = Config['http'];
+/** The `log` section. */
+export type LogConfig = Config['log'];
+
+/** A top-level section name (`rtmp`, `limits`, …). */
+export type SectionName = keyof Config;
+/** A dotted leaf key such as `rtmp.port`. */
+export type ConfigKey = { [S in SectionName]: `${S}.${keyof Config[S] & string}` }[SectionName];
+
+/** How an environment string becomes a value before validation. */
+export type EnvKind = 'integer' | 'number' | 'string';
+
+/** What the loader and printer know about one key beyond its schema. */
+export interface FieldInfo {
+  /** Environment variable that overrides the key. */
+  readonly env: string;
+  /** One line for people: the config file comment and the README table. */
+  readonly description: string;
+  /** How the environment string is parsed before validation. */
+  readonly kind: EnvKind;
+}
+
+/** One line per section, written above it in the config file. */
+export const SECTION_DESCRIPTIONS: Readonly<Record<SectionName, string>> = {
+  rtmp: 'RTMP ingest listener and per-connection protocol limits.',
+  limits: 'Admission limits applied to every publisher.',
+  grpc: 'gRPC ModuleService endpoint.',
+  http: 'HTTP endpoint serving the HLS/DASH outputs.',
+  log: 'Logging.',
+};
+
+/** Environment variable, description and env parsing for every key. */
+export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
+  'rtmp.host': { env: 'RTMP_HOST', kind: 'string', description: 'Address the RTMP listener binds to' },
+  'rtmp.port': { env: 'RTMP_PORT', kind: 'integer', description: 'TCP port of the RTMP listener (0 picks a free port)' },
+  'rtmp.app': {
+    env: 'RTMP_APP',
+    kind: 'string',
+    description: 'The only application name accepted by connect',
+  },
+  'rtmp.chunkSize': {
+    env: 'RTMP_CHUNK_SIZE',
+    kind: 'integer',
+    description: 'Chunk size we send with (Set Chunk Size, RTMP spec 5.4.1)',
+  },
+  'rtmp.maxIncomingChunkSize': {
+    env: 'RTMP_MAX_INCOMING_CHUNK_SIZE',
+    kind: 'integer',
+    description: 'Largest Set Chunk Size accepted from a peer',
+  },
+  'rtmp.maxMessageSize': {
+    env: 'RTMP_MAX_MESSAGE_SIZE',
+    kind: 'integer',
+    description: 'Largest RTMP message accepted, in bytes (24-bit length field)',
+  },
+  'rtmp.maxChunkStreams': {
+    env: 'RTMP_MAX_CHUNK_STREAMS',
+    kind: 'integer',
+    description: 'Most distinct chunk stream ids on one connection',
+  },
+  'rtmp.maxBufferedBytes': {
+    env: 'RTMP_MAX_BUFFERED_BYTES',
+    kind: 'integer',
+    description: 'Bytes one connection may hold in partly received messages',
+  },
+  'rtmp.windowAckSize': {
+    env: 'RTMP_WINDOW_ACK_SIZE',
+    kind: 'integer',
+    description: 'Window Acknowledgement Size sent to peers (RTMP spec 5.4.4)',
+  },
+  'rtmp.handshakeTimeoutMs': {
+    env: 'RTMP_HANDSHAKE_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Time allowed for the RTMP handshake, in ms',
+  },
+  'rtmp.idleTimeoutMs': {
+    env: 'RTMP_IDLE_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Drop a publisher silent this long and free its key, in ms',
+  },
+  'limits.maxStreams': { env: 'RTMP_MAX_STREAMS', kind: 'integer', description: 'Most streams published at once' },
+  'limits.maxBitrateMbps': {
+    env: 'RTMP_MAX_BITRATE',
+    kind: 'number',
+    description: 'Highest sustained input bitrate per stream, in Mbit/s',
+  },
+  'limits.maxResolution': {
+    env: 'RTMP_MAX_RESOLUTION',
+    kind: 'string',
+    description: 'Tallest source: 720p, 1080p, 1440p, 2160p, 4k, 8k or a line count',
+  },
+  'limits.bitrateWindowMs': {
+    env: 'RTMP_BITRATE_WINDOW_MS',
+    kind: 'integer',
+    description: 'How long the bitrate may stay over the limit, in ms',
+  },
+  'grpc.host': { env: 'RTMP_GRPC_HOST', kind: 'string', description: 'Address the gRPC ModuleService binds to' },
+  'grpc.port': { env: 'RTMP_GRPC_PORT', kind: 'integer', description: 'TCP port of the gRPC ModuleService' },
+  'http.host': { env: 'RTMP_HTTP_HOST', kind: 'string', description: 'Address the HLS/DASH HTTP server binds to' },
+  'http.port': { env: 'RTMP_HTTP_PORT', kind: 'integer', description: 'TCP port of the HLS/DASH HTTP server' },
+  'log.level': {
+    env: 'RTMP_LOG_LEVEL',
+    kind: 'string',
+    description: 'Log level: trace, debug, info, warn, error, fatal or silent',
+  },
+  'log.format': {
+    env: 'RTMP_LOG_FORMAT',
+    kind: 'string',
+    description: 'Log format: auto (pretty on a TTY, else JSON), json or pretty',
+  },
+};
+
+/** Every section name, in schema order. */
+export const SECTIONS = Object.keys(configSchema.shape) as readonly SectionName[];
+
+/** Every dotted leaf key, in schema order (the order of the config file). */
+export const CONFIG_KEYS: readonly ConfigKey[] = SECTIONS.flatMap((section) =>
+  Object.keys(configSchema.shape[section].shape).map((leaf) => `${section}.${leaf}` as ConfigKey),
+);
+
+/** The zod schema of one leaf key. */
+export function leafSchema(key: ConfigKey): z.ZodType {
+  const [section, leaf] = splitKey(key);
+  const shape: Record<string, z.ZodType> = configSchema.shape[section].shape;
+  const schema = shape[leaf];
+  if (schema === undefined) throw new Error(`no schema for ${key}`);
+  return schema;
+}
+
+/** What a leaf key accepts, in words ("an integer between 0 and 65535"). */
+export function expectedValue(key: ConfigKey): string {
+  return leafSchema(key).description ?? 'a valid value';
+}
+
+/** `'rtmp.port'` → `['rtmp', 'port']`. */
+export function splitKey(key: ConfigKey): [SectionName, string] {
+  const dot = key.indexOf('.');
+  return [key.slice(0, dot) as SectionName, key.slice(dot + 1)];
+}
+
+/** Reads a leaf of `config` by dotted key. */
+export function getValue(config: Config, key: ConfigKey): unknown {
+  const [section, leaf] = splitKey(key);
+  return (config[section] as Readonly<Record<string, unknown>>)[leaf];
+}
+
+/** Freezes `value` and everything reachable from it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** The built-in defaults; `appliance/config.yaml` loads to exactly this. */
+export const DEFAULT_CONFIG: Config = deepFreeze(
+  configSchema.parse({
+    rtmp: {
+      host: '0.0.0.0',
+      port: 1935,
+      app: 'live',
+      chunkSize: 4096,
+      maxIncomingChunkSize: MAX_UINT24,
+      maxMessageSize: MAX_UINT24,
+      maxChunkStreams: 64,
+      maxBufferedBytes: 32 * 1024 * 1024,
+      windowAckSize: 2_500_000,
+      handshakeTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
+    },
+    limits: {
+      maxStreams: 100,
+      maxBitrateMbps: 10,
+      maxResolution: '1080p',
+      bitrateWindowMs: 5000,
+    },
+    grpc: { host: '0.0.0.0', port: 50053 },
+    http: { host: '0.0.0.0', port: 8080 },
+    log: { level: 'info', format: 'auto' },
+  } satisfies z.input<typeof configSchema>),
+);

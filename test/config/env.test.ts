@@ -1,0 +1,169 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ENV_VARS, loadConfig, parseResolution } from '../../src/config/index.ts';
+import { CONFIG_KEYS, DEFAULT_CONFIG, getValue, type Config, type ConfigKey } from '../../src/config/schema.ts';
+
+/** A valid non-default value for every variable and what it loads as. */
+const OVERRIDES: Record<string, [raw: string, expected: unknown]> = {
+  RTMP_HOST: ['127.0.0.1', '127.0.0.1'],
+  RTMP_PORT: ['0', 0],
+  RTMP_APP: ['ingest_2-a', 'ingest_2-a'],
+  RTMP_CHUNK_SIZE: ['60000', 60000],
+  RTMP_MAX_INCOMING_CHUNK_SIZE: ['128', 128],
+  RTMP_MAX_MESSAGE_SIZE: ['1024', 1024],
+  RTMP_MAX_CHUNK_STREAMS: ['65599', 65599],
+  RTMP_MAX_BUFFERED_BYTES: ['65536', 65536],
+  RTMP_WINDOW_ACK_SIZE: ['5000000', 5_000_000],
+  RTMP_HANDSHAKE_TIMEOUT_MS: ['100', 100],
+  RTMP_IDLE_TIMEOUT_MS: ['0120000', 120_000],
+  RTMP_MAX_STREAMS: ['1', 1],
+  RTMP_MAX_BITRATE: ['2.5', 2.5],
+  RTMP_MAX_RESOLUTION: ['720p', '720p'],
+  RTMP_BITRATE_WINDOW_MS: ['1000', 1000],
+  RTMP_GRPC_HOST: ['::1', '::1'],
+  RTMP_GRPC_PORT: ['65535', 65535],
+  RTMP_HTTP_HOST: ['localhost', 'localhost'],
+  RTMP_HTTP_PORT: ['8081', 8081],
+  RTMP_LOG_LEVEL: ['silent', 'silent'],
+  RTMP_LOG_FORMAT: ['json', 'json'],
+};
+
+/** Values every variable must refuse. */
+const BAD: Record<string, string[]> = {
+  RTMP_HOST: ['', 'a b', 'x'.repeat(254)],
+  RTMP_PORT: ['70000', '-1', '12abc', '1e3', '', ' 1935', '1935 ', '0x10', '1935.0', '+1935'],
+  RTMP_APP: ['', 'live/x', 'a'.repeat(65), 'live app'],
+  RTMP_CHUNK_SIZE: ['127', '65537', '4096.5'],
+  RTMP_MAX_INCOMING_CHUNK_SIZE: ['127', '16777216'],
+  RTMP_MAX_MESSAGE_SIZE: ['1023', '16777216'],
+  RTMP_MAX_CHUNK_STREAMS: ['3', '65600'],
+  RTMP_MAX_BUFFERED_BYTES: ['65535', '99999999999999999999'],
+  RTMP_WINDOW_ACK_SIZE: ['0', '4294967296'],
+  RTMP_HANDSHAKE_TIMEOUT_MS: ['99', '2147483648'],
+  RTMP_IDLE_TIMEOUT_MS: ['99', 'abc'],
+  RTMP_MAX_STREAMS: ['0', '1.5'],
+  RTMP_MAX_BITRATE: ['0', '-1', '1e3', 'Infinity', 'NaN', '', '10Mbps', '0x10', '.'],
+  RTMP_MAX_RESOLUTION: ['', '1080i', 'hd', '0p', '4321p', '2k', '1080 p', '-720'],
+  RTMP_BITRATE_WINDOW_MS: ['999', '5s'],
+  RTMP_GRPC_HOST: [''],
+  RTMP_GRPC_PORT: ['65536'],
+  RTMP_HTTP_HOST: [' '],
+  RTMP_HTTP_PORT: ['http'],
+  RTMP_LOG_LEVEL: ['INFO', 'verbose', ''],
+  RTMP_LOG_FORMAT: ['JSON', 'text'],
+};
+
+test('ENV_VARS has one RTMP_* variable per key, in key order', () => {
+  assert.deepEqual(
+    ENV_VARS.map((v) => v.key),
+    CONFIG_KEYS,
+  );
+  assert.equal(new Set(ENV_VARS.map((v) => v.name)).size, ENV_VARS.length);
+  for (const v of ENV_VARS) {
+    assert.match(v.name, /^RTMP_[A-Z0-9_]+$/);
+    assert.ok(v.description.length > 0 && !v.description.includes('\n'), v.name);
+    assert.ok(v.expected.length > 0, v.name);
+  }
+  assert.ok(Object.isFrozen(ENV_VARS) && Object.isFrozen(ENV_VARS[0]));
+});
+
+test('the override and bad-value tables cover every variable', () => {
+  const names = ENV_VARS.map((v) => v.name).sort();
+  assert.deepEqual(Object.keys(OVERRIDES).sort(), names);
+  assert.deepEqual(Object.keys(BAD).sort(), names);
+});
+
+for (const { name, key } of ENV_VARS) {
+  test(`${name} overrides ${key}`, () => {
+    const [raw, expected] = OVERRIDES[name]!;
+    const config = loadConfig({ env: { [name]: raw } });
+    assert.notDeepEqual(getValue(DEFAULT_CONFIG, key as ConfigKey), expected, 'the table should use a non-default value');
+    assert.deepEqual(getValue(config, key as ConfigKey), expected);
+    // Every other key keeps its default.
+    for (const other of CONFIG_KEYS) {
+      if (other !== key) assert.deepEqual(getValue(config, other), getValue(DEFAULT_CONFIG, other), other);
+    }
+  });
+
+  test(`${name}: bad values name ${key}, the variable, the value and what is expected`, () => {
+    const expected = ENV_VARS.find((v) => v.name === name)!.expected;
+    for (const raw of BAD[name]!) {
+      assert.throws(
+        () => loadConfig({ env: { [name]: raw } }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.name, 'ConfigError');
+          assert.equal(err.code, 'ERR_CONFIG_INVALID');
+          assert.equal(err.message, `${key} (from ${name}): expected ${expected}, got '${raw}'`);
+          return true;
+        },
+        `${name}=${JSON.stringify(raw)}`,
+      );
+    }
+  });
+}
+
+test('the spec example message for a port out of range', () => {
+  assert.throws(() => loadConfig({ env: { RTMP_PORT: '70000' } }), {
+    message: "rtmp.port (from RTMP_PORT): expected an integer between 0 and 65535, got '70000'",
+  });
+});
+
+test('RTMP_MAX_RESOLUTION normalises aliases and bare line counts', () => {
+  const cases: [string, string][] = [
+    ['720p', '720p'],
+    ['1080', '1080p'],
+    ['1440P', '1440p'],
+    ['4k', '2160p'],
+    ['4K', '2160p'],
+    ['8k', '4320p'],
+  ];
+  for (const [raw, expected] of cases) {
+    const config = loadConfig({ env: { RTMP_MAX_RESOLUTION: raw } });
+    assert.equal(config.limits.maxResolution, expected, raw);
+    assert.equal(parseResolution(config.limits.maxResolution), parseResolution(raw));
+  }
+  assert.equal(parseResolution(loadConfig({ env: { RTMP_MAX_RESOLUTION: '720p' } }).limits.maxResolution), 720);
+});
+
+test('several bad variables are all reported in one error', () => {
+  assert.throws(
+    () => loadConfig({ env: { RTMP_PORT: 'x', RTMP_LOG_LEVEL: 'loud' } }),
+    (err: Error) => {
+      assert.match(err.message, /^2 configuration problems:/);
+      assert.match(err.message, /rtmp\.port \(from RTMP_PORT\)/);
+      assert.match(err.message, /log\.level \(from RTMP_LOG_LEVEL\)/);
+      return true;
+    },
+  );
+});
+
+test('unknown RTMP_* variables and unset (undefined) variables are ignored', () => {
+  const config = loadConfig({ env: { RTMP_PROT: '1', RTMP_SOMETHING_ELSE: 'x', RTMP_PORT: undefined, PATH: '/bin' } });
+  assert.deepEqual(config, DEFAULT_CONFIG);
+});
+
+test('env defaults to process.env', () => {
+  const saved = process.env.RTMP_HTTP_PORT;
+  process.env.RTMP_HTTP_PORT = '9999';
+  try {
+    assert.equal(loadConfig().http.port, 9999);
+  } finally {
+    if (saved === undefined) delete process.env.RTMP_HTTP_PORT;
+    else process.env.RTMP_HTTP_PORT = saved;
+  }
+});
+
+test('environment variables override the YAML file', () => {
+  const config: Config = loadConfig({
+    yamlText: 'rtmp:\n  port: 1936\n  app: fromyaml\n',
+    env: { RTMP_PORT: '1937' },
+  });
+  assert.equal(config.rtmp.port, 1937);
+  assert.equal(config.rtmp.app, 'fromyaml');
+});
+
+test('every ENV_VARS name appears in appliance/config.yaml', () => {
+  const text = readFileSync(new URL('../../appliance/config.yaml', import.meta.url), 'utf8');
+  for (const { name } of ENV_VARS) assert.match(text, new RegExp(`\\b${name}\\b`), name);
+});
