@@ -1,0 +1,192 @@
+import { DrainingError, StreamBusyError, StreamLimitError } from '../errors.ts';
+import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
+import { TypedEmitter } from '../util/events.ts';
+import { BitrateMeter } from './bitrate-meter.ts';
+
+/** Stream status as the gRPC API reports it. */
+export type StreamStatus = 'active' | 'idle' | 'error';
+
+/** A stream is `idle` when no media arrived for this long. */
+export const IDLE_AFTER_MS = 3000;
+
+/** Who publishes a stream. */
+export interface PublishRequest {
+  key: string;
+  app: string;
+  query: Readonly<Record<string, string>>;
+  /** Remote address as `host:port`. */
+  peer: string;
+  /** The rtmp:// URL the publisher used, without the query. */
+  sourceUrl: string;
+}
+
+/** One live stream and its measured figures. */
+export class StreamEntry {
+  readonly key: string;
+  readonly app: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly peer: string;
+  readonly sourceUrl: string;
+  readonly startedAt: number;
+  video: VideoConfig | undefined;
+  audio: AudioConfig | undefined;
+  /** Codec names seen in media tags before/without a configuration record. */
+  videoCodec: string | undefined;
+  audioCodec: string | undefined;
+  /** onMetaData as sent by the publisher (numbers and strings only). */
+  metadata: Readonly<Record<string, string | number | boolean>> = {};
+  /** RTMP bytes received on the publishing connection since publish. */
+  bytesIn = 0;
+  /** Media payload bytes (audio + video tags). */
+  mediaBytes = 0;
+  videoFrames = 0;
+  keyFrames = 0;
+  audioFrames = 0;
+  lastMediaAt: number;
+  /** Last media timestamp (ms) seen, for duration. */
+  lastTimestamp = 0;
+  error: string | undefined;
+  readonly #meter: BitrateMeter;
+
+  constructor(request: PublishRequest, now: number, bitrateWindowMs: number) {
+    this.key = request.key;
+    this.app = request.app;
+    this.query = request.query;
+    this.peer = request.peer;
+    this.sourceUrl = request.sourceUrl;
+    this.startedAt = now;
+    this.lastMediaAt = now;
+    this.#meter = new BitrateMeter(bitrateWindowMs, now);
+  }
+
+  /** Counts bytes read off the publisher's socket. */
+  addBytes(bytes: number, now: number): void {
+    this.bytesIn += bytes;
+    this.#meter.add(bytes, now);
+  }
+
+  /** Input bitrate over the sliding window, in bits per second. */
+  bitrate(now: number): number {
+    return this.#meter.bitsPerSecond(now);
+  }
+
+  /** True when the whole window averaged above `limitBps`. */
+  sustainedAbove(limitBps: number, now: number): boolean {
+    return this.#meter.sustainedAbove(limitBps, now);
+  }
+
+  status(now: number): StreamStatus {
+    if (this.error !== undefined) return 'error';
+    return now - this.lastMediaAt > IDLE_AFTER_MS ? 'idle' : 'active';
+  }
+
+  /** Source height in lines, from the sequence header or else metadata. */
+  get height(): number | undefined {
+    if (this.video !== undefined) return this.video.height;
+    const h = this.metadata['height'];
+    return typeof h === 'number' ? h : undefined;
+  }
+
+  get width(): number | undefined {
+    if (this.video !== undefined) return this.video.width;
+    const w = this.metadata['width'];
+    return typeof w === 'number' ? w : undefined;
+  }
+}
+
+/** Why a publish or a stream was refused; counted per reason. */
+export type RefusalReason =
+  | 'app'
+  | 'bad-key'
+  | 'busy'
+  | 'max-streams'
+  | 'max-resolution'
+  | 'max-bitrate'
+  | 'codec'
+  | 'protocol'
+  | 'draining'
+  | 'idle-timeout';
+
+/** Events a registry emits. */
+export interface RegistryEvents extends Record<string, unknown[]> {
+  publish: [StreamEntry];
+  unpublish: [StreamEntry];
+  refused: [RefusalReason, { key?: string; peer: string; message: string }];
+}
+
+/** Registry limits. */
+export interface RegistryOptions {
+  maxStreams: number;
+  bitrateWindowMs: number;
+  now?: () => number;
+  onListenerError?: (err: unknown, event: string) => void;
+}
+
+/**
+ * The live streams by key. Enforces one publisher per key and the stream cap,
+ * counts refusals by reason and the bytes every RTMP connection received.
+ */
+export class StreamRegistry extends TypedEmitter<RegistryEvents> {
+  readonly #streams = new Map<string, StreamEntry>();
+  readonly #options: RegistryOptions;
+  readonly #now: () => number;
+  readonly refusals = new Map<RefusalReason, number>();
+  #draining = false;
+  /** All RTMP bytes received, on every connection, since start. */
+  totalBytesIn = 0;
+  /** All RTMP bytes sent. */
+  totalBytesOut = 0;
+
+  constructor(options: RegistryOptions) {
+    super(options.onListenerError);
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  get(key: string): StreamEntry | undefined {
+    return this.#streams.get(key);
+  }
+
+  list(): StreamEntry[] {
+    return [...this.#streams.values()];
+  }
+
+  /** Stops new publishes (graceful shutdown). */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Registers a publisher; throws StreamBusyError, StreamLimitError or DrainingError. */
+  publish(request: PublishRequest): StreamEntry {
+    if (this.#draining) throw new DrainingError('the server is shutting down and takes no new streams');
+    if (this.#streams.has(request.key)) {
+      throw new StreamBusyError(`stream key is already being published`);
+    }
+    if (this.#streams.size >= this.#options.maxStreams) {
+      throw new StreamLimitError(
+        `maximum number of concurrent streams (RTMP_MAX_STREAMS=${this.#options.maxStreams}) reached`,
+      );
+    }
+    const entry = new StreamEntry(request, this.#now(), this.#options.bitrateWindowMs);
+    this.#streams.set(request.key, entry);
+    this.safeEmit('publish', entry);
+    return entry;
+  }
+
+  /** Removes a stream; a stale entry (another publisher now owns the key) is ignored. */
+  unpublish(entry: StreamEntry): void {
+    if (this.#streams.get(entry.key) !== entry) return;
+    this.#streams.delete(entry.key);
+    this.safeEmit('unpublish', entry);
+  }
+
+  /** Counts and announces a refusal. */
+  refuse(reason: RefusalReason, detail: { key?: string; peer: string; message: string }): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+    this.safeEmit('refused', reason, detail);
+  }
+}
