@@ -119,6 +119,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #app = '';
   #entry: StreamEntry | undefined;
   #publishStreamId = 0;
+  /** The key of the last publish request, for logging refusals that come before registration. */
+  #requestedKey: string | undefined;
   #lastBitrateCheck = 0;
 
   constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger) {
@@ -372,6 +374,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     }
     if (this.#entry !== undefined) throw new CommandError('publish while already publishing');
     const name = parseStreamName(cmd.args[0]);
+    this.#requestedKey = name.key;
     this.#publishStreamId = streamId;
     const base = this.#tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${this.#app}`;
     this.#entry = this.#registry.publish({
@@ -510,7 +513,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     if (this.#phase === Phase.Closed) return;
     const refusal = refusalFor(err);
     const message = err instanceof Error ? err.message : String(err);
-    const key = this.#entry?.key;
+    const key = this.#entry?.key ?? this.#requestedKey;
     this.#registry.refuse(refusal.reason, { ...(key !== undefined ? { key } : {}), peer: this.peer, message });
     const level = refusal.status >= 500 ? 'error' : 'warn';
     this.#log[level]({ key, reason: refusal.reason, code: (err as { code?: string }).code, status: refusal.status }, message);

@@ -40,6 +40,8 @@ describe('limits and refusals, seen from the publisher', () => {
 
   test('RTMP_MAX_STREAMS: one publish too many is refused with 403, the first keeps flowing', async () => {
     const s = await server({ RTMP_MAX_STREAMS: '1' });
+    const seen: { reason: string; key?: string; peer: string }[] = [];
+    s.registry.on('refused', (reason, detail) => seen.push({ reason, ...detail }));
     const pub = await legitStream(s, 'first');
     await assertUndisturbed(s, 'first', pub, async () => {
       const { client, streamId } = await TestRtmpClient.connected(s.port);
@@ -50,6 +52,9 @@ describe('limits and refusals, seen from the publisher', () => {
       assert.match(status.description, /RTMP_MAX_STREAMS=1/);
       await client.waitClosed();
       assert.equal(s.registry.refusals.get('max-streams'), 1);
+      assert.equal(seen[0]?.reason, 'max-streams');
+      assert.equal(seen[0]?.key, 'second', 'the refusal names the key');
+      assert.match(seen[0]?.peer ?? '', /^127\.0\.0\.1:\d+$/);
     });
   });
 
