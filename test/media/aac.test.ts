@@ -2,25 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseAudioSpecificConfig } from '../../src/media/aac.ts';
+import { BitWriter } from '../support/bit-writer.ts';
 
 /** Real AAC sequence header tags from ffmpeg 5.1's aac encoder (`-f flv`); the ASC follows the 2-byte header. */
 function asc(name: string): Buffer {
   return readFileSync(new URL(`./fixtures/${name}`, import.meta.url)).subarray(2);
 }
 
-/** MSB-first bit writer for hand-built AudioSpecificConfigs. */
-class BitWriter {
-  #bits: number[] = [];
-  u(n: number, v: number): this {
-    for (let i = n - 1; i >= 0; i--) this.#bits.push(Math.floor(v / 2 ** i) % 2);
-    return this;
-  }
-  bytes(): Buffer {
-    const out = Buffer.alloc(Math.ceil(this.#bits.length / 8));
-    this.#bits.forEach((b, i) => (out[i >> 3]! |= b << (7 - (i & 7))));
-    return out;
-  }
-}
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 

@@ -2,25 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseAv1CodecConfig } from '../../src/media/av1.ts';
+import { BitWriter } from '../support/bit-writer.ts';
 
 /** Real 'av1C' boxes from ffmpeg 5.1 with libaom-av1 and libsvtav1 (`-f mp4`). */
 function fixture(name: string): Buffer {
   return readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 }
 
-/** MSB-first bit writer for hand-built sequence headers. */
-class BitWriter {
-  #bits: number[] = [];
-  u(n: number, v: number): this {
-    for (let i = n - 1; i >= 0; i--) this.#bits.push(Math.floor(v / 2 ** i) % 2);
-    return this;
-  }
-  bytes(): Buffer {
-    const out = Buffer.alloc(Math.ceil(this.#bits.length / 8));
-    this.#bits.forEach((b, i) => (out[i >> 3]! |= b << (7 - (i & 7))));
-    return out;
-  }
-}
 
 /** av1C header bytes (AV1-ISOBMFF 2.3.3) followed by the given OBUs. */
 function av1C(profile: number, level: number, tier: number, highBitdepth: number, obus: Buffer): Buffer {

@@ -2,32 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseAvcDecoderConfig, parseAvcSps } from '../../src/media/avc.ts';
+import { BitWriter } from '../support/bit-writer.ts';
 
 /** Real sequence header tags from ffmpeg 5.1 + libx264 (`-f flv`); the record follows the 5-byte AVC tag header. */
 function record(name: string): Buffer {
   return readFileSync(new URL(`./fixtures/${name}`, import.meta.url)).subarray(5);
 }
 
-/** MSB-first bit writer for hand-built parameter sets (u(n), ue(v), se(v)). */
-class BitWriter {
-  #bits: number[] = [];
-  u(n: number, v: number): this {
-    for (let i = n - 1; i >= 0; i--) this.#bits.push(Math.floor(v / 2 ** i) % 2);
-    return this;
-  }
-  ue(v: number): this {
-    const len = Math.floor(Math.log2(v + 1));
-    return this.u(len, 0).u(len + 1, v + 1);
-  }
-  se(v: number): this {
-    return this.ue(v > 0 ? 2 * v - 1 : -2 * v);
-  }
-  bytes(): Buffer {
-    const out = Buffer.alloc(Math.ceil((this.#bits.length + 1) / 8));
-    [...this.#bits, 1].forEach((b, i) => (out[i >> 3]! |= b << (7 - (i & 7)))); // rbsp_stop_one_bit
-    return out;
-  }
-}
 
 /** Wraps SPS NAL units in an AVCDecoderConfigurationRecord with one tiny PPS. */
 function avcC(sps: Buffer, profile = sps[1] ?? 0, level = sps[3] ?? 0): Buffer {
@@ -82,7 +63,7 @@ describe('parseAvcSps on hand-built parameter sets', () => {
       .ue(1).u(1, 0).ue(1).ue(1) // max_num_ref_frames, gaps, 2 MBs wide, 2 map units high
       .u(1, 0).u(1, 0).u(1, 1) // frame_mbs_only 0, mbaff, direct_8x8
       .u(1, 1).ue(0).ue(3).ue(0).ue(1) // crop right 3 (×1), bottom 1 (×2)
-      .bytes();
+      .rbsp();
     const parsed = parseAvcDecoderConfig(avcC(sps));
     assert.equal(parsed.width, 32 - 3);
     assert.equal(parsed.height, 64 - 2);
@@ -93,14 +74,14 @@ describe('parseAvcSps on hand-built parameter sets', () => {
       .u(8, 0x67).u(8, 66).u(8, 0).u(8, 30).ue(0)
       .ue(0).ue(1).u(1, 0).se(-3).se(2).ue(2).se(1).se(-1)
       .ue(1).u(1, 0).ue(19).ue(14).u(1, 1).u(1, 1).u(1, 0)
-      .bytes();
+      .rbsp();
     const parsed = parseAvcDecoderConfig(avcC(ok));
     assert.deepEqual([parsed.width, parsed.height], [320, 240]);
     const tooLong = new BitWriter()
       .u(8, 0x67).u(8, 66).u(8, 0).u(8, 30).ue(0)
       .ue(0).ue(1).u(1, 0).se(-3).se(2).ue(256)
       .u(32, 0xffffffff)
-      .bytes();
+      .rbsp();
     assert.throws(() => parseAvcDecoderConfig(avcC(tooLong)), isCode('ERR_MEDIA_INVALID'));
   });
 
@@ -109,7 +90,7 @@ describe('parseAvcSps on hand-built parameter sets', () => {
     const raw = new BitWriter()
       .u(8, 0x67).u(8, 66).u(8, 0).u(8, 0).ue(0)
       .ue(0).ue(2).ue(1).u(1, 0).ue(0).ue(0).u(1, 1).u(1, 1).u(1, 0)
-      .bytes();
+      .rbsp();
     assert.equal(raw.subarray(2, 4).toString('hex'), '0000');
     const escaped = Buffer.concat([raw.subarray(0, 4), Buffer.from([3]), raw.subarray(4)]);
     const parsed = parseAvcDecoderConfig(avcC(escaped, 66, 0));
