@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { MediaMessage } from '../../src/ingest/session.ts';
+import { GopFeed } from '../../src/transcode/gop-feed.ts';
+
+const video = (timestamp: number, keyframe: boolean): MediaMessage => ({
+  typeId: 9, timestamp, keyframe, config: false, payload: Buffer.from([keyframe ? 0x17 : 0x27, 1, 0, 0, 0, 0xaa]),
+});
+const audio = (timestamp: number): MediaMessage => ({ typeId: 8, timestamp, keyframe: false, config: false, payload: Buffer.from([0xaf, 1, 0xbb]) });
+const avcConfig: MediaMessage = { typeId: 9, timestamp: 0, keyframe: true, config: true, payload: Buffer.from([0x17, 0, 0, 0, 0, 1, 2]) };
+const aacConfig: MediaMessage = { typeId: 8, timestamp: 0, keyframe: false, config: true, payload: Buffer.from([0xaf, 0, 0x12, 0x10]) };
+
+/** Timestamp of an FLV tag (24 bits + extension byte). */
+const tagTime = (tag: Buffer) => (tag.readUIntBE(4, 3) | (tag[7]! << 24)) >>> 0;
+
+describe('GopFeed', () => {
+  test('start() replays the configuration; media waits for a keyframe and starts at 0', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1000 });
+    assert.equal(feed.push(avcConfig, 0), undefined);
+    assert.equal(feed.push(aacConfig, 0), undefined);
+    const head = feed.start();
+    assert.equal(head.subarray(0, 3).toString(), 'FLV');
+    assert.equal(head[4], 0x05, 'audio and video flags');
+    assert.equal(feed.push(audio(5000), 0), undefined, 'audio before the first keyframe is held');
+    assert.equal(feed.push(video(5010, false), 0), undefined, 'inter frame before the first keyframe');
+    const key = feed.push(video(5020, true), 0)!;
+    assert.equal(tagTime(key), 0);
+    assert.equal(tagTime(feed.push(audio(5043), 0)!), 23);
+    assert.equal(tagTime(feed.push(audio(5015), 0)!), 0, 'slightly earlier audio clamps to 0');
+  });
+
+  test('a backlog drops whole GOPs and resumes at a keyframe once it drains', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1000 });
+    feed.push(avcConfig, 0);
+    feed.start();
+    assert.ok(feed.push(video(0, true), 0));
+    assert.ok(feed.push(video(33, false), 0));
+    assert.equal(feed.push(video(66, false), 5000), undefined, 'backlog over the limit: drop starts');
+    assert.equal(feed.push(audio(70), 0), undefined, 'the rest of the GOP goes, audio too');
+    assert.equal(feed.push(video(100, false), 0), undefined);
+    assert.equal(feed.push(video(1000, true), 800), undefined, 'backlog not yet under half: this GOP goes too');
+    assert.equal(feed.push(video(1033, false), 0), undefined);
+    const resumed = feed.push(video(2000, true), 100);
+    assert.ok(resumed, 'resumes at the next keyframe');
+    assert.equal(tagTime(resumed), 2000, 'timestamps keep their timeline inside one run');
+    assert.deepEqual(feed.stats, { droppedGops: 2, droppedFrames: 5 });
+  });
+
+  test('a restart rebases to the next keyframe', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1000 });
+    feed.push(avcConfig, 0);
+    feed.start();
+    feed.push(video(0, true), 0);
+    feed.start();
+    assert.equal(feed.push(video(9000, false), 0), undefined);
+    assert.equal(tagTime(feed.push(video(9500, true), 0)!), 0);
+  });
+});
