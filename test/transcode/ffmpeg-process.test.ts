@@ -31,18 +31,18 @@ function alive(pid: number): boolean {
 describe('FfmpegProcess supervision', () => {
   test('a binary that does not exist: exit kind spawn-failed, naming it', async () => {
     const p = new FfmpegProcess({ binary: '/nonexistent/ffmpeg', args: [], log });
-    const exit = once(p, 'exit');
+    const exit = new Promise<FfmpegExit>((resolve) => p.once('exit', resolve));
     p.start();
-    const [e] = (await exit) as [FfmpegExit];
+    const e = await exit;
     assert.equal(e.kind, 'spawn-failed');
     assert.match(e.message, /\/nonexistent\/ffmpeg/);
   });
 
   test('a run that fails on its own: exit kind died, with its last stderr lines', async () => {
     const p = new FfmpegProcess({ binary: 'sh', args: ['-c', 'echo "Invalid data found" >&2; exit 3'], log });
-    const exit = once(p, 'exit');
+    const exit = new Promise<FfmpegExit>((resolve) => p.once('exit', resolve));
     p.start();
-    const [e] = (await exit) as [FfmpegExit];
+    const e = await exit;
     assert.deepEqual([e.kind, e.code], ['died', 3]);
     assert.match(e.message, /Invalid data found/);
   });

@@ -1,0 +1,226 @@
+/**
+ * The ffmpeg command line for one published stream: FLV on stdin, decoded once,
+ * split and scaled per rung, every rung encoded, audio encoded once, and one set
+ * of CMAF (fMP4) segments written by the `dash` muxer with `-hls_playlist 1`, so
+ * `manifest.mpd`, `master.m3u8` and the media playlists share the segments.
+ *
+ * Pure: builds an argument array, spawns nothing. Every option used exists in
+ * ffmpeg 4.2 except `-stats_period` (4.4), which is opt-in via `statsPeriod`.
+ * See ffmpeg-formats "dash" and ffmpeg-filters "split", "fps", "scale",
+ * "scale_cuda", "scale_qsv", "scale_vaapi", "hwupload".
+ */
+import { isAbsolute } from 'node:path';
+import { ProxyRtmpError } from '../errors.ts';
+import type { Rung } from './ladder.ts';
+
+/** Which video encoder family encodes every rung. `x264` = software (libx264 / libx265). */
+export type EncoderKind = 'x264' | 'nvenc' | 'qsv' | 'vaapi';
+
+/** Everything `buildFfmpegArgs` needs; see `TRANSCODE_DEFAULTS` for the usual values. */
+export interface TranscodePlan {
+  /** From `planLadder`, high → low. */
+  rungs: readonly Rung[];
+  encoder: EncoderKind;
+  /**
+   * Encoder preset. Defaults: x264 `veryfast`, nvenc `fast` (the p1–p7 names need
+   * ffmpeg ≥ 4.3; newer ffmpeg still maps `fast`), qsv `veryfast`. VAAPI has no
+   * presets, so it is ignored there.
+   */
+  preset?: string;
+  segmentSeconds: number;
+  windowSegments: number;
+  /** The source has audio. */
+  audio: boolean;
+  audioKbps: number;
+  /** Absolute; the muxer writes `manifest.mpd` and `master.m3u8` here. */
+  outputDir: string;
+  /** VAAPI render node; default `/dev/dri/renderD128`. */
+  vaapiDevice?: string;
+  /** `-progress` target, e.g. `pipe:3`. */
+  progressUrl?: string;
+  /** Add `-stats_period 1` to `-progress` (ffmpeg ≥ 4.4 only; older ones report every ~0.5 s anyway). */
+  statsPeriod?: boolean;
+}
+
+/** The usual plan values. */
+export const TRANSCODE_DEFAULTS = Object.freeze({
+  segmentSeconds: 2,
+  windowSegments: 6,
+  audioKbps: 128,
+  vaapiDevice: '/dev/dri/renderD128',
+});
+
+const DEFAULT_PRESET: Readonly<Record<EncoderKind, string | undefined>> = {
+  x264: 'veryfast',
+  nvenc: 'fast',
+  qsv: 'veryfast',
+  vaapi: undefined,
+};
+
+const ENCODERS: Readonly<Record<EncoderKind, Readonly<Record<Rung['codec'], string>>>> = {
+  x264: { h264: 'libx264', h265: 'libx265' },
+  nvenc: { h264: 'h264_nvenc', h265: 'hevc_nvenc' },
+  qsv: { h264: 'h264_qsv', h265: 'hevc_qsv' },
+  vaapi: { h264: 'h264_vaapi', h265: 'hevc_vaapi' },
+};
+
+/** Segments kept on disk after leaving the manifest window, for slow clients. */
+const EXTRA_WINDOW_SEGMENTS = 2;
+/**
+ * Input probing: 500 kB / 1 s is enough for the FLV header, onMetaData and both
+ * sequence headers we send first, and starts fast. (`-fflags nobuffer` is not
+ * used: it would drop the packets read while probing, i.e. the first keyframe.)
+ */
+const PROBE_SIZE = '500000';
+const ANALYZE_DURATION_US = '1000000';
+
+function invalid(message: string): ProxyRtmpError {
+  return new ProxyRtmpError('ERR_TRANSCODE_PLAN_INVALID', message);
+}
+
+/** An fps for the `fps` filter: NTSC rates as exact rationals (29.97 → 30000/1001). */
+export function formatFps(fps: number): string {
+  if (Number.isInteger(fps)) return String(fps);
+  const ntsc = fps * 1.001;
+  if (Math.abs(ntsc - Math.round(ntsc)) < 0.005) return `${Math.round(ntsc) * 1000}/1001`;
+  return String(fps);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** Filter graph: upload (hardware only) and split once, then fps + scale + setdar per rung. */
+function filterGraph(plan: TranscodePlan): string {
+  const n = plan.rungs.length;
+  const head: Record<EncoderKind, string> = {
+    x264: '',
+    nvenc: 'format=yuv420p,hwupload_cuda',
+    qsv: 'format=nv12,hwupload=extra_hw_frames=64,format=qsv',
+    vaapi: 'format=nv12,hwupload',
+  };
+  const scale = (r: Rung): string => {
+    switch (plan.encoder) {
+      case 'x264':
+        return `scale=${r.width}:${r.height}`;
+      case 'nvenc':
+        return `scale_cuda=${r.width}:${r.height}`;
+      case 'qsv':
+        return `scale_qsv=w=${r.width}:h=${r.height}`;
+      case 'vaapi':
+        return `scale_vaapi=w=${r.width}:h=${r.height}`;
+    }
+  };
+  // The dash muxer refuses to start when the representations of one adaptation
+  // set differ in display aspect ratio (854x480 is not exactly 16:9), and the
+  // hardware scalers do not all adjust the SAR. So every rung gets the top
+  // rung's display aspect ratio.
+  const top = plan.rungs[0]!;
+  const g = gcd(top.width, top.height);
+  const [num, den] = [top.width / g, top.height / g];
+  // setdar approximates ratios with terms above `max` (default 100).
+  const dar = num > 100 || den > 100 ? `setdar=dar=${num}/${den}:max=10000` : `setdar=${num}/${den}`;
+  const branch = (r: Rung): string => `fps=${formatFps(r.fps)},${scale(r)},${dar}`;
+  const prefix = head[plan.encoder];
+  if (n === 1) {
+    return `[0:v:0]${prefix ? `${prefix},` : ''}${branch(plan.rungs[0]!)}[v0]`;
+  }
+  const labels = plan.rungs.map((_, i) => `[s${i}]`).join('');
+  const parts = [`[0:v:0]${prefix ? `${prefix},` : ''}split=${n}${labels}`];
+  plan.rungs.forEach((r, i) => parts.push(`[s${i}]${branch(r)}[v${i}]`));
+  return parts.join(';');
+}
+
+/** Encoder options for output video stream `i`. */
+function videoOptions(plan: TranscodePlan, r: Rung, i: number): string[] {
+  const s = `:v:${i}`;
+  const seg = plan.segmentSeconds;
+  const gop = String(Math.max(1, Math.round(r.fps * seg)));
+  const preset = plan.preset ?? DEFAULT_PRESET[plan.encoder];
+  const software = plan.encoder === 'x264';
+  const profile = r.codec === 'h265' ? 'main' : r.height >= 720 && r.width >= 720 ? 'high' : 'main';
+  const args = [
+    '-map', `[v${i}]`,
+    `-c${s}`, ENCODERS[plan.encoder][r.codec],
+    `-b${s}`, `${r.bitrateKbps}k`,
+    `-maxrate${s}`, `${Math.round(r.bitrateKbps * 1.07)}k`,
+    `-bufsize${s}`, `${Math.round(r.bitrateKbps * 1.5)}k`,
+    `-g${s}`, gop,
+    // Keyframes on segment boundaries in every rung, so segments align across renditions.
+    `-force_key_frames${s}`, `expr:gte(t,n_forced*${seg})`,
+    `-profile${s}`, profile,
+  ];
+  if (preset !== undefined && plan.encoder !== 'vaapi') args.push(`-preset${s}`, preset);
+  if (software) {
+    args.push(`-keyint_min${s}`, gop, `-pix_fmt${s}`, 'yuv420p');
+    if (r.codec === 'h264') args.push(`-sc_threshold${s}`, '0');
+    else args.push(`-x265-params${s}`, 'scenecut=0:open-gop=0', `-tag${s}`, 'hvc1');
+  } else if (r.codec === 'h265') {
+    args.push(`-tag${s}`, 'hvc1');
+  }
+  // NVENC turns forced keyframes into plain I frames unless asked for IDR.
+  if (plan.encoder === 'nvenc') args.push(`-forced-idr${s}`, '1');
+  return args;
+}
+
+/**
+ * Builds the ffmpeg arguments (without the `ffmpeg` itself) for `plan`.
+ * Output stream order: one video stream per rung (high → low), then audio.
+ *
+ * @throws ProxyRtmpError `ERR_TRANSCODE_PLAN_INVALID` for no rungs, a relative
+ *   `outputDir`, or a non-positive segment duration / window / audio bitrate.
+ */
+export function buildFfmpegArgs(plan: TranscodePlan): string[] {
+  if (plan.rungs.length === 0) throw invalid('the plan has no rungs');
+  if (!isAbsolute(plan.outputDir)) throw invalid(`outputDir ${JSON.stringify(plan.outputDir)} is not absolute`);
+  if (!(plan.segmentSeconds > 0)) throw invalid(`segmentSeconds ${plan.segmentSeconds} is not positive`);
+  if (!Number.isInteger(plan.windowSegments) || plan.windowSegments < 1) {
+    throw invalid(`windowSegments ${plan.windowSegments} is not a positive integer`);
+  }
+  if (plan.audio && !(plan.audioKbps > 0)) throw invalid(`audioKbps ${plan.audioKbps} is not positive`);
+
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
+  if (plan.progressUrl !== undefined) {
+    args.push('-progress', plan.progressUrl);
+    if (plan.statsPeriod) args.push('-stats_period', '1');
+  }
+  // A restarted process must overwrite the previous manifest rather than prompt.
+  args.push('-y');
+
+  if (plan.encoder === 'vaapi') args.push('-vaapi_device', plan.vaapiDevice ?? TRANSCODE_DEFAULTS.vaapiDevice);
+  if (plan.encoder === 'qsv') args.push('-init_hw_device', 'qsv=hw', '-filter_hw_device', 'hw');
+
+  args.push(
+    '-fflags', '+genpts',
+    '-probesize', PROBE_SIZE,
+    '-analyzeduration', ANALYZE_DURATION_US,
+    '-f', 'flv', '-i', 'pipe:0',
+    '-filter_complex', filterGraph(plan),
+  );
+  plan.rungs.forEach((r, i) => args.push(...videoOptions(plan, r, i)));
+  if (plan.audio) {
+    // FLV timestamps are whole milliseconds; without async resampling the AAC
+    // packets come out with jittered, sometimes negative durations in the mp4 muxer.
+    args.push('-map', '0:a:0?', '-af', 'aresample=async=1', '-c:a', 'aac', '-b:a', `${plan.audioKbps}k`, '-ac', '2', '-ar', '48000');
+  }
+
+  const dir = plan.outputDir.replace(/\/+$/, '');
+  args.push(
+    '-max_muxing_queue_size', '1024',
+    '-f', 'dash',
+    '-seg_duration', String(plan.segmentSeconds),
+    '-window_size', String(plan.windowSegments),
+    '-extra_window_size', String(EXTRA_WINDOW_SEGMENTS),
+    '-remove_at_exit', '0',
+    '-use_template', '1',
+    '-use_timeline', '1',
+    '-hls_playlist', '1',
+    '-adaptation_sets', plan.audio ? 'id=0,streams=v id=1,streams=a' : 'id=0,streams=v',
+    '-init_seg_name', 'init-$RepresentationID$.m4s',
+    '-media_seg_name', 'chunk-$RepresentationID$-$Number%05d$.m4s',
+    '-streaming', '1',
+    '-dash_segment_type', 'mp4',
+    `${dir}/manifest.mpd`,
+  );
+  return args;
+}
