@@ -39,7 +39,7 @@ export interface EnvValue {
   /** The string as found in the environment. */
   raw: string;
   /** `raw` converted to the key's type, or `undefined` if it does not parse. */
-  value: string | number | undefined;
+  value: string | number | boolean | undefined;
 }
 
 const INTEGER = /^-?\d+$/;
@@ -53,10 +53,11 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>): EnvV
     if (!Object.hasOwn(env, name)) continue;
     const raw = env[name];
     if (raw === undefined) continue;
-    let value: string | number | undefined = raw;
+    let value: string | number | boolean | undefined = raw;
     // `+ 0` turns '-0' into 0.
     if (kind === 'integer') value = INTEGER.test(raw) ? Number(raw) + 0 : undefined;
     else if (kind === 'number') value = DECIMAL.test(raw) ? Number(raw) + 0 : undefined;
+    else if (kind === 'boolean') value = raw === 'true' ? true : raw === 'false' ? false : undefined;
     found.push({ key, name, raw, value });
   }
   return found;

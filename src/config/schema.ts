@@ -88,6 +88,20 @@ export const configSchema = z.strictObject({
     maxResolution: resolution(),
     bitrateWindowMs: integer(1000, MAX_TIMER_MS),
   }),
+  transcode: z.strictObject({
+    enabled: z.boolean().describe('true or false'),
+    outputDir: z.string().max(4096).describe("an absolute directory path, or '' for the default"),
+    ffmpegPath: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
+    preset: z
+      .string()
+      .regex(/^[a-z0-9]{1,16}$/)
+      .describe('an encoder preset name such as ultrafast, veryfast or medium'),
+    segmentSeconds: integer(1, 30),
+    windowSegments: integer(2, 100),
+    audioKbps: integer(16, 512),
+    lingerSeconds: integer(0, 86400),
+    maxBacklogBytes: integer(65536),
+  }),
   grpc: z.strictObject({ host: host(), port: port() }),
   http: z.strictObject({ host: host(), port: port() }),
   log: z.strictObject({
@@ -118,7 +132,7 @@ export type SectionName = keyof Config;
 export type ConfigKey = { [S in SectionName]: `${S}.${keyof Config[S] & string}` }[SectionName];
 
 /** How an environment string becomes a value before validation. */
-export type EnvKind = 'integer' | 'number' | 'string';
+export type EnvKind = 'integer' | 'number' | 'string' | 'boolean';
 
 /** What the loader and printer know about one key beyond its schema. */
 export interface FieldInfo {
@@ -134,6 +148,7 @@ export interface FieldInfo {
 export const SECTION_DESCRIPTIONS: Readonly<Record<SectionName, string>> = {
   rtmp: 'RTMP ingest listener and per-connection protocol limits.',
   limits: 'Admission limits applied to every publisher.',
+  transcode: 'Adaptive-bitrate transcoding of every published stream into HLS and DASH.',
   grpc: 'gRPC ModuleService endpoint.',
   http: 'HTTP endpoint serving the HLS/DASH outputs.',
   log: 'Logging.',
@@ -203,6 +218,44 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     env: 'RTMP_BITRATE_WINDOW_MS',
     kind: 'integer',
     description: 'How long the bitrate may stay over the limit, in ms',
+  },
+  'transcode.enabled': {
+    env: 'RTMP_TRANSCODE',
+    kind: 'boolean',
+    description: 'Transcode published streams into the HLS/DASH ladder (false: ingest only)',
+  },
+  'transcode.outputDir': {
+    env: 'RTMP_OUTPUT_DIR',
+    kind: 'string',
+    description:
+      "Where HLS/DASH output is written; '' means $RUNTIME_DIRECTORY/streams under systemd (a tmpfs), else <tmpdir>/proxy-rtmp",
+  },
+  'transcode.ffmpegPath': {
+    env: 'RTMP_FFMPEG_PATH',
+    kind: 'string',
+    description: "ffmpeg binary; '' tries FFMPEG_PATH, then ffmpeg on PATH",
+  },
+  'transcode.preset': { env: 'RTMP_TRANSCODE_PRESET', kind: 'string', description: 'x264 preset for every rung' },
+  'transcode.segmentSeconds': {
+    env: 'RTMP_SEGMENT_SECONDS',
+    kind: 'integer',
+    description: 'Segment duration in seconds; keyframes are aligned to it on every rung',
+  },
+  'transcode.windowSegments': {
+    env: 'RTMP_WINDOW_SEGMENTS',
+    kind: 'integer',
+    description: 'Segments kept in the live playlists and manifest; older ones are deleted',
+  },
+  'transcode.audioKbps': { env: 'RTMP_AUDIO_KBPS', kind: 'integer', description: 'AAC bitrate shared by every rung' },
+  'transcode.lingerSeconds': {
+    env: 'RTMP_LINGER_SECONDS',
+    kind: 'integer',
+    description: 'How long a finished stream stays playable (with ENDLIST) before its output is deleted',
+  },
+  'transcode.maxBacklogBytes': {
+    env: 'RTMP_MAX_BACKLOG_BYTES',
+    kind: 'integer',
+    description: 'Bytes queued towards a slow ffmpeg before whole GOPs are dropped',
   },
   'grpc.host': { env: 'RTMP_GRPC_HOST', kind: 'string', description: 'Address the gRPC ModuleService binds to' },
   'grpc.port': { env: 'RTMP_GRPC_PORT', kind: 'integer', description: 'TCP port of the gRPC ModuleService' },
@@ -284,6 +337,17 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       maxBitrateMbps: 10,
       maxResolution: '1080p',
       bitrateWindowMs: 5000,
+    },
+    transcode: {
+      enabled: true,
+      outputDir: '',
+      ffmpegPath: '',
+      preset: 'veryfast',
+      segmentSeconds: 2,
+      windowSegments: 6,
+      audioKbps: 128,
+      lingerSeconds: 30,
+      maxBacklogBytes: 8 * 1024 * 1024,
     },
     grpc: { host: '0.0.0.0', port: 50053 },
     http: { host: '0.0.0.0', port: 8080 },
