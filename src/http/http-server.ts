@@ -1,0 +1,306 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isAbsolute } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { ConfigError } from '../errors.ts';
+import { ifRangeAllows, isNotModified, weakEtag, type Validators } from './conditional.ts';
+import { cacheControlFor, mediaTypeOf } from './media-type.ts';
+import { parseRange } from './range.ts';
+import { parsePathname, parseStreamPath } from './request-path.ts';
+import { openStreamFile } from './stream-file.ts';
+
+/** Where the HLS/DASH listener runs and what it serves. */
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  /** Absolute output root; stream `k` is served from `${root}/k/`. */
+  root: string;
+  /** `Access-Control-Allow-Origin` on every response; default `*`. */
+  corsOrigin?: string;
+  /** Time to receive the request headers (default 10 000 ms). */
+  headersTimeoutMs?: number;
+  /** Time to receive the whole request (default 30 000 ms). */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive socket is kept (default 5 000 ms). */
+  keepAliveTimeoutMs?: number;
+  /** Socket inactivity (no bytes either way, e.g. a player that stopped reading) before it is destroyed (default 30 000 ms). */
+  idleTimeoutMs?: number;
+}
+
+/** Counters of the HTTP listener. */
+export interface HttpStats {
+  /** Bytes of file bodies handed to sockets, counted as they are written. */
+  bytesOut: number;
+  /** Requests received, of any method and outcome. */
+  requests: number;
+}
+
+type LogFn = (obj: object, msg?: string) => void;
+/** The logging the HTTP server needs (a pino Logger fits). */
+export interface HttpLog {
+  info: LogFn;
+  warn: LogFn;
+  debug: LogFn;
+  error: LogFn;
+}
+
+/** A handler for an extra route such as `GET /metrics`. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+const ALLOW = 'GET, HEAD, OPTIONS';
+const EXPOSE = 'Content-Length, Content-Range';
+
+/**
+ * HLS and DASH delivery on `node:http`: `/streams/<key>/<file>` and
+ * `/streams/<key>/dash/<file>` serve `${root}/<key>/<file>` (see
+ * parseStreamPath for the name rules and cacheControlFor for caching).
+ *
+ * GET and HEAD only (OPTIONS answers a CORS preflight, anything else is 405,
+ * RFC 9110 15.5.6); weak ETag and Last-Modified with 304 (RFC 9110 13.2.2); a
+ * single byte range with 206/416 (RFC 9110 14). Files are opened and streamed
+ * asynchronously with backpressure; a client that leaves mid-body destroys the
+ * read stream and its descriptor. Extra routes match the exact path and take
+ * precedence over `/streams/`; they see GET and HEAD only.
+ */
+export class HttpServer {
+  readonly #options: Readonly<Required<HttpServerOptions>>;
+  readonly #log: HttpLog;
+  readonly #server: Server;
+  readonly #routes = new Map<string, RouteHandler>();
+  readonly #stats: HttpStats = { bytesOut: 0, requests: 0 };
+  #rootReal: Promise<string> | undefined;
+
+  constructor(options: HttpServerOptions, log: HttpLog) {
+    this.#options = Object.freeze(validate(options));
+    this.#log = log;
+    const o = this.#options;
+    // connectionsCheckingInterval: how often headersTimeout/requestTimeout are
+    // enforced (default 30 s would let a slow-drip client overstay by that much).
+    this.#server = createServer({ connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs) }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
+    });
+    this.#server.headersTimeout = o.headersTimeoutMs;
+    this.#server.requestTimeout = o.requestTimeoutMs;
+    this.#server.keepAliveTimeout = o.keepAliveTimeoutMs;
+    this.#server.timeout = o.idleTimeoutMs;
+    this.#server.on('error', (err) => log.error({ err }, 'HTTP listener error'));
+    this.#server.on('clientError', (err, socket) => {
+      log.debug({ err }, 'HTTP client error');
+      if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
+        socket.end(`HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  /** Live counters (the same object every time). */
+  get stats(): HttpStats {
+    return this.#stats;
+  }
+
+  /** Registers a handler for one exact path (no query), e.g. `/metrics`. */
+  route(path: string, handler: RouteHandler): void {
+    if (!path.startsWith('/')) throw new ConfigError(`HTTP route must start with "/", got ${JSON.stringify(path)}`);
+    this.#routes.set(path, handler);
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen({ host: this.#options.host, port: this.#options.port }, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address() as AddressInfo;
+        this.#log.info({ host: address.address, port: address.port, root: this.#options.root }, 'HTTP listening');
+        resolve(address);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, ends idle keep-alive sockets at once, lets responses in
+   * flight finish for up to `graceMs`, then destroys what is left.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    if (!this.#server.listening) return;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#stats.requests++;
+    res.setHeader('Access-Control-Allow-Origin', this.#options.corsOrigin);
+    res.setHeader('Access-Control-Expose-Headers', EXPOSE);
+    const method = req.method ?? '';
+    if (method === 'OPTIONS') {
+      // CORS preflight (Fetch standard, "CORS protocol").
+      res.writeHead(204, {
+        Allow: ALLOW,
+        'Access-Control-Allow-Methods': ALLOW,
+        'Access-Control-Allow-Headers': 'Range',
+        'Access-Control-Max-Age': '86400',
+      });
+      res.end();
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      this.#plain(res, 405, 'method not allowed', { Allow: ALLOW });
+      return;
+    }
+    const pathname = parsePathname(req.url ?? '');
+    if (pathname === undefined) return this.#notFound(res);
+    const handler = this.#routes.get(pathname);
+    if (handler !== undefined) {
+      await handler(req, res);
+      return;
+    }
+    const target = parseStreamPath(pathname);
+    if (target === undefined) return this.#notFound(res);
+    const contentType = mediaTypeOf(target.file);
+    if (contentType === undefined) return this.#notFound(res);
+    await this.#serveFile(req, res, target.key, target.file, contentType);
+  }
+
+  async #serveFile(req: IncomingMessage, res: ServerResponse, key: string, file: string, contentType: string): Promise<void> {
+    const rootReal = await this.#resolveRoot();
+    if (rootReal === undefined) return this.#notFound(res);
+    const opened = await openStreamFile(rootReal, key, file);
+    if (opened === undefined) return this.#notFound(res);
+    const { handle, stats } = opened;
+    let handedOff = false;
+    try {
+      if (res.destroyed) return;
+      const size = Number(stats.size);
+      const v: Validators = { etag: weakEtag(stats.size, stats.mtimeNs), mtimeS: Number(stats.mtimeMs / 1000n) };
+      res.setHeader('ETag', v.etag);
+      res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
+      res.setHeader('Cache-Control', cacheControlFor(file));
+      if (isNotModified(req.headers, v)) {
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      res.setHeader('Accept-Ranges', 'bytes');
+      res.setHeader('Content-Type', contentType);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      const range = ifRangeAllows(req.headers, v) ? parseRange(req.headers.range, size) : { kind: 'full' as const };
+      if (range.kind === 'unsatisfiable') {
+        res.removeHeader('Content-Type');
+        this.#plain(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
+        return;
+      }
+      const start = range.kind === 'partial' ? range.start : 0;
+      const end = range.kind === 'partial' ? range.end : size - 1;
+      if (range.kind === 'partial') {
+        res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+      } else {
+        res.writeHead(200, { 'Content-Length': size });
+      }
+      if (req.method === 'HEAD' || end < start) {
+        res.end();
+        return;
+      }
+      const body = handle.createReadStream({ start, end });
+      handedOff = true;
+      const done = pipeline(body, res);
+      body.on('data', (chunk: string | Buffer) => {
+        this.#stats.bytesOut += chunk.length;
+      });
+      try {
+        await done;
+      } catch (err) {
+        // Headers are out: nothing to answer, the socket goes (pipeline already
+        // destroyed both ends and with them the descriptor).
+        this.#log.debug({ err, key, file }, 'HTTP body aborted');
+        res.destroy();
+      }
+    } finally {
+      if (!handedOff) await handle.close().catch(() => {});
+    }
+  }
+
+  /** realpath(root), memoised once it exists; undefined while the root is missing. */
+  async #resolveRoot(): Promise<string | undefined> {
+    this.#rootReal ??= realpath(this.#options.root);
+    try {
+      return await this.#rootReal;
+    } catch {
+      this.#rootReal = undefined;
+      return undefined;
+    }
+  }
+
+  #notFound(res: ServerResponse): void {
+    this.#plain(res, 404, 'not found');
+  }
+
+  #plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+    const body = `${text}\n`;
+    res.writeHead(status, {
+      ...headers,
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-cache',
+    });
+    if (res.req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    this.#stats.bytesOut += body.length;
+    res.end(body);
+  }
+
+  #fail(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      this.#log.debug({ err }, 'HTTP response failed after headers');
+      res.destroy();
+      return;
+    }
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const busy = code === 'EMFILE' || code === 'ENFILE';
+    this.#log[busy ? 'warn' : 'error']({ err, url: res.req.url }, 'HTTP request failed');
+    try {
+      this.#plain(res, busy ? 503 : 500, busy ? 'busy' : 'internal error', busy ? { 'Retry-After': '1' } : {});
+    } catch {
+      res.destroy();
+    }
+  }
+}
+
+/** The status line for a request that never reached a handler (what Node's default clientError sends). */
+function clientErrorStatus(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
+  if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
+  return '400 Bad Request';
+}
+
+function validate(o: HttpServerOptions): Required<HttpServerOptions> {
+  if (typeof o.host !== 'string' || o.host.length === 0) throw new ConfigError('http.host must be a non-empty string');
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new ConfigError(`http.port must be 0–65535, got ${o.port}`);
+  if (typeof o.root !== 'string' || !isAbsolute(o.root)) throw new ConfigError(`http.root must be an absolute path, got ${o.root}`);
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http.${name} must be a positive integer, got ${v}`);
+    return v;
+  };
+  const headersTimeoutMs = positive('headersTimeoutMs', o.headersTimeoutMs, 10_000);
+  const requestTimeoutMs = positive('requestTimeoutMs', o.requestTimeoutMs, 30_000);
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('http.headersTimeoutMs must not exceed http.requestTimeoutMs');
+  return {
+    host: o.host,
+    port: o.port,
+    root: o.root,
+    corsOrigin: o.corsOrigin ?? '*',
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: positive('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 5_000),
+    idleTimeoutMs: positive('idleTimeoutMs', o.idleTimeoutMs, 30_000),
+  };
+}
