@@ -1,14 +1,20 @@
 import type { AddressInfo } from 'node:net';
 import { parseResolution, type Config } from './config/index.ts';
+import { HttpServer } from './http/http-server.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
 import { StreamRegistry } from './streams/registry.ts';
+import { resolveOutputRoot, TranscodeManager } from './transcode/manager.ts';
 
 /** What a running app exposes to main and to tests. */
 export interface RunningApp {
   readonly registry: StreamRegistry;
   readonly rtmp: RtmpServer;
   readonly rtmpAddress: AddressInfo;
+  /** Present when transcoding is enabled. */
+  readonly transcoder: TranscodeManager | undefined;
+  readonly http: HttpServer;
+  readonly httpAddress: AddressInfo;
   close(): Promise<void>;
 }
 
@@ -43,20 +49,52 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       maxBitrateBps: config.limits.maxBitrateMbps * 1e6,
       bitrateWindowMs: config.limits.bitrateWindowMs,
       maxResolution: parseResolution(config.limits.maxResolution),
+
     },
     registry,
     log,
   );
+  const maxHeight = parseResolution(config.limits.maxResolution);
+  let transcoder: TranscodeManager | undefined;
+  const outputRoot = resolveOutputRoot(config.transcode.outputDir);
+  if (config.transcode.enabled) {
+    transcoder = new TranscodeManager(
+      outputRoot,
+      {
+        ffmpegPath: config.transcode.ffmpegPath || process.env['FFMPEG_PATH'] || 'ffmpeg',
+        encoder: 'x264',
+        preset: config.transcode.preset,
+        segmentSeconds: config.transcode.segmentSeconds,
+        windowSegments: config.transcode.windowSegments,
+        audioKbps: config.transcode.audioKbps,
+        maxBacklogBytes: config.transcode.maxBacklogBytes,
+        maxHeight,
+      },
+      config.transcode.lingerSeconds * 1000,
+      log,
+    );
+    await transcoder.init();
+    const manager = transcoder;
+    rtmp.on('session', (session) => manager.attach(session));
+  }
+  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, log);
+  const httpAddress = await http.listen();
+  log.info({ host: httpAddress.address, port: httpAddress.port, root: outputRoot }, 'HTTP listening');
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
   return {
     registry,
     rtmp,
     rtmpAddress,
+    transcoder,
+    http,
+    httpAddress,
     close() {
       closing ??= (async () => {
         registry.drain();
         await rtmp.close();
+        await transcoder?.close();
+        await http.close();
         log.info('stopped');
       })();
       return closing;

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import pkg from '../../package.json' with { type: 'json' };
 import { bundle } from '../../build/bundle.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
+import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /** The esbuild bundle (what the single executable carries) runs on its own. */
@@ -24,7 +25,7 @@ describe('esbuild bundle', () => {
     // Run from another directory with a bare PATH: the bundle needs nothing from the checkout.
     const child = spawn(process.execPath, [out], {
       cwd: tmpdir(),
-      env: { PATH: '/usr/bin:/bin', RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port) },
+      env: { PATH: '/usr/bin:/bin', RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import pkg from '../../package.json' with { type: 'json' };
 import { loadConfig } from '../../src/config/index.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
+import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const MAIN = ['--import', 'tsx', 'src/main.ts'];
@@ -66,7 +67,7 @@ describe('the proxy-rtmp process', () => {
   test('JSON logs off a TTY; SIGTERM ends publishers cleanly and exits 0', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, MAIN, {
-      env: { ...process.env, RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port) },
+      env: { ...process.env, RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

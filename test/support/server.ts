@@ -1,12 +1,34 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startApp, type RunningApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
 
-/** Starts the whole app on ephemeral ports with `env` overriding the defaults. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<RunningApp & { port: number }> {
+/** A fresh, empty output directory for one test server. */
+export function tempOutputDir(): string {
+  return mkdtempSync(join(tmpdir(), 'proxy-rtmp-out-'));
+}
+
+/**
+ * Starts the whole app on ephemeral ports with `env` overriding the defaults.
+ * Transcoding is off unless the test turns it on (RTMP_TRANSCODE=true): most
+ * ingest tests need no ffmpeg per stream.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<RunningApp & { port: number; httpPort: number }> {
   const config = loadConfig({
-    env: { RTMP_HOST: '127.0.0.1', RTMP_PORT: '0', RTMP_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent', RTMP_LOG_FORMAT: 'json', ...env },
+    env: {
+      RTMP_HOST: '127.0.0.1',
+      RTMP_PORT: '0',
+      RTMP_HTTP_HOST: '127.0.0.1',
+      RTMP_HTTP_PORT: '0',
+      RTMP_TRANSCODE: 'false',
+      RTMP_OUTPUT_DIR: tempOutputDir(),
+      RTMP_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+      RTMP_LOG_FORMAT: 'json',
+      ...env,
+    },
   });
   const app = await startApp(config, createLogger(config.log, process.stderr));
-  return Object.assign(app, { port: app.rtmpAddress.port });
+  return Object.assign(app, { port: app.rtmpAddress.port, httpPort: app.httpAddress.port });
 }

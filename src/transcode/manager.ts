@@ -1,0 +1,116 @@
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SessionEvents } from '../ingest/session.ts';
+import type { TypedEmitter } from '../util/events.ts';
+import type { Logger } from '../log.ts';
+import type { StreamEntry } from '../streams/registry.ts';
+import { StreamTranscoder, type TranscodeSettings } from './stream-transcoder.ts';
+
+/** Marks a directory as ours, so start-up may clean it. */
+const MARKER = '.proxy-rtmp-output';
+
+/**
+ * The output root: the configured directory, else systemd's RuntimeDirectory
+ * (a tmpfs: edge boxes run on flash), else `<tmpdir>/proxy-rtmp`.
+ */
+export function resolveOutputRoot(configured: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (configured !== '') return configured;
+  const runtime = env['RUNTIME_DIRECTORY']?.split(':')[0];
+  return runtime ? join(runtime, 'streams') : join(tmpdir(), 'proxy-rtmp');
+}
+
+/** What the manager listens to: an RTMP session's publish, media and unpublish events. */
+export type MediaSource = Pick<TypedEmitter<SessionEvents>, 'on'>;
+
+/**
+ * One StreamTranscoder per live stream. At unpublish the stream's output stays
+ * for the linger time (players see ENDLIST), then is deleted; a re-publish of
+ * the key within the linger replaces it. Start-up removes stale output, but
+ * only from a directory that is empty or carries our marker file.
+ */
+export class TranscodeManager {
+  readonly root: string;
+  readonly #settings: TranscodeSettings;
+  readonly #lingerMs: number;
+  readonly #log: Logger;
+  readonly #live = new Map<string, StreamTranscoder>();
+  readonly #lingering = new Map<string, NodeJS.Timeout>();
+  readonly #ending = new Set<Promise<void>>();
+
+  constructor(root: string, settings: TranscodeSettings, lingerMs: number, log: Logger) {
+    this.root = root;
+    this.#settings = settings;
+    this.#lingerMs = lingerMs;
+    this.#log = log;
+  }
+
+  /** Creates the root and removes what an earlier run left there. */
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const names = await readdir(this.root);
+    if (names.length > 0 && !names.includes(MARKER)) {
+      throw new Error(`output directory ${this.root} is not empty and was not made by proxy-rtmp; refusing to clean it`);
+    }
+    for (const name of names) {
+      if (name !== MARKER) await rm(join(this.root, name), { recursive: true, force: true });
+    }
+    await writeFile(join(this.root, MARKER), 'HLS/DASH output of proxy-rtmp; cleaned at every start.\n');
+    this.#log.info({ dir: this.root, cleaned: Math.max(0, names.length - 1) }, 'output directory ready');
+  }
+
+  /** Wires a session's publish, media and unpublish events. */
+  attach(source: MediaSource): void {
+    source.on('publish', (entry) => this.#onPublish(entry));
+    source.on('media', (entry, message) => {
+      const transcoder = this.#live.get(entry.key);
+      if (transcoder?.entry === entry) transcoder.onMedia(message);
+    });
+    source.on('unpublish', (entry) => this.#onUnpublish(entry));
+  }
+
+  /** The transcoder of a live key. */
+  get(key: string): StreamTranscoder | undefined {
+    return this.#live.get(key);
+  }
+
+  #onPublish(entry: StreamEntry): void {
+    clearTimeout(this.#lingering.get(entry.key));
+    this.#lingering.delete(entry.key);
+    this.#live.set(entry.key, new StreamTranscoder(entry, this.root, this.#settings, this.#log));
+  }
+
+  #onUnpublish(entry: StreamEntry): void {
+    const transcoder = this.#live.get(entry.key);
+    if (transcoder?.entry !== entry) return;
+    this.#live.delete(entry.key);
+    const ending = transcoder.end().then(() => {
+      if (this.#live.has(entry.key)) return; // published again meanwhile: the new run owns the directory
+      const timer = setTimeout(() => {
+        this.#lingering.delete(entry.key);
+        if (this.#live.has(entry.key)) return;
+        rm(transcoder.dir, { recursive: true, force: true }).then(
+          () => this.#log.info({ key: entry.key }, 'output removed after linger'),
+          (err: unknown) => this.#log.warn({ key: entry.key, err }, 'cannot remove output'),
+        );
+      }, this.#lingerMs);
+      timer.unref();
+      this.#lingering.set(entry.key, timer);
+    });
+    this.#ending.add(ending);
+    void ending.finally(() => this.#ending.delete(ending));
+  }
+
+  /** Ends every transcoder (clean finish first, then kill after `graceMs`). */
+  async close(graceMs = 5000): Promise<void> {
+    const live = [...this.#live.values()];
+    this.#live.clear();
+    const done = Promise.all([...live.map((t) => t.end()), ...this.#ending]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    for (const t of live) t.kill();
+    for (const timer of this.#lingering.values()) clearTimeout(timer);
+    this.#lingering.clear();
+  }
+}

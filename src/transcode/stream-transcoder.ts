@@ -1,0 +1,202 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MediaMessage } from '../ingest/session.ts';
+import type { Logger } from '../log.ts';
+import type { StreamEntry } from '../streams/registry.ts';
+import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
+import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
+import { GopFeed } from './gop-feed.ts';
+import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
+import type { FfmpegProgress } from './progress.ts';
+
+/** Transcoding settings shared by every stream (the `transcode` config section). */
+export interface TranscodeSettings {
+  ffmpegPath: string;
+  encoder: EncoderKind;
+  preset: string;
+  segmentSeconds: number;
+  windowSegments: number;
+  audioKbps: number;
+  maxBacklogBytes: number;
+  /** Tallest rung allowed (RTMP_MAX_RESOLUTION). */
+  maxHeight: number;
+  ladder?: readonly Rung[];
+}
+
+/** Restart policy after ffmpeg dies on its own. */
+export const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
+/** Deaths within this window that mark the stream `error`. */
+export const MAX_FAILURES = 5;
+export const FAILURE_WINDOW_MS = 60_000;
+
+/** What the transcoder reports per stream (gRPC and metrics read it). */
+export interface TranscodeState {
+  status: 'starting' | 'encoding' | 'complete' | 'error';
+  rungs: readonly Rung[];
+  encoder: EncoderKind;
+  progress: FfmpegProgress | undefined;
+  restarts: number;
+  droppedGops: number;
+  droppedFrames: number;
+  error: string | undefined;
+}
+
+/**
+ * One stream's ffmpeg: planned from the source once its sequence header is
+ * known, fed FLV through the GOP feed, restarted with backoff when it dies
+ * (resuming at the next keyframe), and finished cleanly at unpublish so the
+ * playlists end with EXT-X-ENDLIST and the DASH manifest turns static.
+ */
+export class StreamTranscoder {
+  readonly entry: StreamEntry;
+  readonly dir: string;
+  readonly state: TranscodeState;
+  readonly #settings: TranscodeSettings;
+  readonly #log: Logger;
+  readonly #feed: GopFeed;
+  #process: FfmpegProcess | undefined;
+  #args: string[] | undefined;
+  #failures: number[] = [];
+  #restartTimer: NodeJS.Timeout | undefined;
+  #ended = false;
+  #preparing: Promise<void> | undefined;
+
+  constructor(entry: StreamEntry, outputRoot: string, settings: TranscodeSettings, log: Logger) {
+    this.entry = entry;
+    this.dir = join(outputRoot, entry.key);
+    this.#settings = settings;
+    this.#log = log.child({ key: entry.key });
+    this.#feed = new GopFeed({ maxBacklogBytes: settings.maxBacklogBytes });
+    this.state = {
+      status: 'starting',
+      rungs: [],
+      encoder: settings.encoder,
+      progress: undefined,
+      restarts: 0,
+      droppedGops: 0,
+      droppedFrames: 0,
+      error: undefined,
+    };
+  }
+
+  /** Takes one media message from the session. */
+  onMedia(message: MediaMessage): void {
+    if (this.#ended || this.state.status === 'error') return;
+    if (this.#process === undefined && this.#preparing === undefined && message.typeId === 9 && message.keyframe && !message.config) {
+      if (!this.#feed.ready) return;
+      this.#pending.push(this.#feed.start());
+      this.#preparing = this.#prepare().then(
+        () => this.#spawn(false),
+        (err: unknown) => this.#giveUp(`cannot prepare ${this.dir}: ${(err as Error).message}`),
+      );
+    }
+    const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
+    this.state.droppedGops = this.#feed.stats.droppedGops;
+    this.state.droppedFrames = this.#feed.stats.droppedFrames;
+    if (tag === undefined) return;
+    if (this.#process?.running) this.#process.write(tag);
+    else if (this.#preparing !== undefined && this.#process === undefined) this.#pending.push(tag);
+  }
+
+  /** Tags that arrived while the output directory was being prepared. */
+  #pending: Buffer[] = [];
+
+  async #prepare(): Promise<void> {
+    const { entry } = this;
+    const video = entry.video!;
+    const fps = typeof entry.metadata['framerate'] === 'number' ? entry.metadata['framerate'] : undefined;
+    const kbps = typeof entry.metadata['videodatarate'] === 'number' ? entry.metadata['videodatarate'] : undefined;
+    const rungs = planLadder(
+      this.#settings.ladder ?? DEFAULT_LADDER,
+      { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
+      this.#settings.maxHeight,
+    );
+    this.state.rungs = rungs;
+    this.#args = buildFfmpegArgs({
+      rungs,
+      encoder: this.#settings.encoder,
+      preset: this.#settings.preset,
+      segmentSeconds: this.#settings.segmentSeconds,
+      windowSegments: this.#settings.windowSegments,
+      audio: entry.audio !== undefined,
+      audioKbps: this.#settings.audioKbps,
+      outputDir: this.dir,
+      progressUrl: 'pipe:3',
+    });
+    await rm(this.dir, { recursive: true, force: true });
+    await mkdir(this.dir, { recursive: true });
+    this.#log.info({ rungs: rungs.map((r) => r.name), dir: this.dir }, 'transcode planned');
+  }
+
+  /** Starts a run: the first writes what queued during preparation, a restart replays the configuration. */
+  #spawn(restart: boolean): void {
+    if (this.#ended || this.#args === undefined) return;
+    const process = new FfmpegProcess({ binary: this.#settings.ffmpegPath, args: this.#args, log: this.#log });
+    this.#process = process;
+    process.on('progress', (p) => {
+      this.state.progress = p;
+      if (this.state.status === 'starting' && p.frame > 0) this.state.status = 'encoding';
+    });
+    process.on('exit', (exit) => this.#onExit(process, exit));
+    process.start();
+    if (restart) this.#pending = [this.#feed.start()];
+    for (const tag of this.#pending.splice(0)) process.write(tag);
+    this.#log.info({ pid: process.pid }, 'ffmpeg started');
+  }
+
+  #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
+    if (process !== this.#process) return;
+    if (exit.kind === 'stopped') {
+      if (this.state.status !== 'error') this.state.status = 'complete';
+      this.#log.info({ code: exit.code }, 'ffmpeg finished');
+      return;
+    }
+    this.#log.warn({ kind: exit.kind, code: exit.code, signal: exit.signal, reason: exit.message }, 'ffmpeg exited unexpectedly');
+    if (exit.kind === 'spawn-failed') {
+      this.#giveUp(exit.message);
+      return;
+    }
+    const now = Date.now();
+    this.#failures = this.#failures.filter((t) => now - t < FAILURE_WINDOW_MS);
+    this.#failures.push(now);
+    if (this.#failures.length >= MAX_FAILURES) {
+      this.#giveUp(`ffmpeg failed ${this.#failures.length} times within ${FAILURE_WINDOW_MS / 1000} s; last: ${exit.message}`);
+      return;
+    }
+    const delay = RESTART_BACKOFF_MS[Math.min(this.#failures.length - 1, RESTART_BACKOFF_MS.length - 1)]!;
+    this.state.status = 'starting';
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.state.restarts++;
+      this.#spawn(true);
+    }, delay);
+  }
+
+  #giveUp(reason: string): void {
+    this.state.status = 'error';
+    this.state.error = reason;
+    this.entry.error = reason;
+    this.#log.error({ reason }, 'transcoding stopped for this stream');
+  }
+
+  /** Finishes cleanly: ffmpeg reads EOF and finalises the playlists and manifest. */
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#restartTimer);
+    await this.#preparing;
+    if (this.#process?.running) await this.#process.stop();
+  }
+
+  /** Kills ffmpeg at once (shutdown past its grace period, tests). */
+  kill(): void {
+    this.#ended = true;
+    clearTimeout(this.#restartTimer);
+    this.#process?.kill();
+  }
+
+  /** The running ffmpeg's pid, if any (tests, metrics). */
+  get pid(): number | undefined {
+    return this.#process?.running ? this.#process.pid : undefined;
+  }
+}
