@@ -38,6 +38,11 @@ export interface TranscodePlan {
   vaapiDevice?: string;
   /** `-progress` target, e.g. `pipe:3`. */
   progressUrl?: string;
+  /**
+   * Name for ffmpeg's own master playlist (`-hls_master_name`, ffmpeg ≥ 4.3), when
+   * the caller publishes an augmented `master.m3u8` from it; default: ffmpeg writes `master.m3u8`.
+   */
+  hlsMasterName?: string;
   /** Add `-stats_period 1` to `-progress` (ffmpeg ≥ 4.4 only; older ones report every ~0.5 s anyway). */
   statsPeriod?: boolean;
 }
@@ -215,6 +220,7 @@ export function buildFfmpegArgs(plan: TranscodePlan): string[] {
     '-use_template', '1',
     '-use_timeline', '1',
     '-hls_playlist', '1',
+    ...(plan.hlsMasterName === undefined ? [] : ['-hls_master_name', plan.hlsMasterName]),
     '-adaptation_sets', plan.audio ? 'id=0,streams=v id=1,streams=a' : 'id=0,streams=v',
     '-init_seg_name', 'init-$RepresentationID$.m4s',
     '-media_seg_name', 'chunk-$RepresentationID$-$Number%05d$.m4s',

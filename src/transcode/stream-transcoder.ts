@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MediaMessage } from '../ingest/session.ts';
 import type { Logger } from '../log.ts';
@@ -7,6 +7,7 @@ import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import { GopFeed } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
+import { augmentMasterPlaylist, FFMPEG_MASTER_NAME } from './master-playlist.ts';
 import type { FfmpegProgress } from './progress.ts';
 
 /** Transcoding settings shared by every stream (the `transcode` config section). */
@@ -122,6 +123,7 @@ export class StreamTranscoder {
       audioKbps: this.#settings.audioKbps,
       outputDir: this.dir,
       progressUrl: 'pipe:3',
+      hlsMasterName: FFMPEG_MASTER_NAME,
     });
     await rm(this.dir, { recursive: true, force: true });
     await mkdir(this.dir, { recursive: true });
@@ -139,9 +141,37 @@ export class StreamTranscoder {
     });
     process.on('exit', (exit) => this.#onExit(process, exit));
     process.start();
+    this.#publishMaster(process);
     if (restart) this.#pending = [this.#feed.start()];
     for (const tag of this.#pending.splice(0)) process.write(tag);
     this.#log.info({ pid: process.pid }, 'ffmpeg started');
+  }
+
+  /**
+   * ffmpeg writes its master playlist once per run, after the first segment;
+   * master.m3u8 appears (atomically, by rename) only once it is complete.
+   */
+  #publishMaster(process: FfmpegProcess): void {
+    const source = join(this.dir, FFMPEG_MASTER_NAME);
+    const audioKbps = this.entry.audio === undefined ? 0 : this.#settings.audioKbps;
+    let done = false;
+    const poll = setInterval(() => {
+      if (done || !process.running || process !== this.#process) {
+        clearInterval(poll);
+        return;
+      }
+      readFile(source, 'utf8').then(
+        async (text) => {
+          if (done || !text.includes('#EXT-X-STREAM-INF')) return;
+          done = true;
+          clearInterval(poll);
+          const target = join(this.dir, 'master.m3u8');
+          await writeFile(`${target}.tmp`, augmentMasterPlaylist(text, this.state.rungs, audioKbps));
+          await rename(`${target}.tmp`, target);
+        },
+        () => {}, // not written yet
+      ).catch((err: unknown) => this.#log.warn({ err }, 'cannot publish master.m3u8'));
+    }, 100);
   }
 
   #onExit(process: FfmpegProcess, exit: FfmpegExit): void {

@@ -71,6 +71,11 @@ describe('transcoding to HLS and DASH, served over HTTP', () => {
     assert.equal(variants.length, 1, master);
     assert.match(variants[0]!, /RESOLUTION=640x360/);
     assert.match(variants[0]!, /CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+    assert.match(variants[0]!, /BANDWIDTH=\d+/);
+    // The 800 kbps rung is capped at the source's ~586 kbps (onMetaData videodatarate), plus 128 kbps audio.
+    const average = Number(/AVERAGE-BANDWIDTH=(\d+)/.exec(variants[0]!)?.[1]);
+    assert.ok(average > 650_000 && average <= 728_000, `AVERAGE-BANDWIDTH=${average}`);
+    assert.match(variants[0]!, /FRAME-RATE=30\.000/);
     const mpd = await get(s, '/streams/small/dash/manifest.mpd');
     assert.equal(mpd.status, 200);
     assert.equal(mpd.type, 'application/dash+xml');
