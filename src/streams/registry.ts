@@ -1,5 +1,6 @@
 import { DrainingError, StreamBusyError, StreamLimitError } from '../errors.ts';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
+import type { TranscodeState } from '../transcode/stream-transcoder.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { BitrateMeter } from './bitrate-meter.ts';
 
@@ -46,6 +47,8 @@ export class StreamEntry {
   /** Last media timestamp (ms) seen, for duration. */
   lastTimestamp = 0;
   error: string | undefined;
+  /** The transcoder's live figures (rungs, ffmpeg progress, restarts, drops), when transcoding. */
+  transcode: Readonly<TranscodeState> | undefined;
   readonly #meter: BitrateMeter;
 
   constructor(request: PublishRequest, now: number, bitrateWindowMs: number) {

@@ -78,6 +78,7 @@ export class StreamTranscoder {
       droppedFrames: 0,
       error: undefined,
     };
+    entry.transcode = this.state;
   }
 
   /** Takes one media message from the session. */

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ffmpegPublish } from '../support/ffmpeg.ts';
+import { startTestServer } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
+
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+describe('transcoding faults never disturb ingest', () => {
+  const servers: Server[] = [];
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+  async function server(env: Record<string, string>): Promise<Server> {
+    const s = await startTestServer({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', ...env });
+    servers.push(s);
+    return s;
+  }
+
+  test('an ffmpeg that keeps dying: restarts with backoff, then the stream is marked error; ingest goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fake-ffmpeg-'));
+    const fake = join(dir, 'ffmpeg');
+    writeFileSync(fake, '#!/bin/sh\necho "fake ffmpeg: Conversion failed!" >&2\nexit 1\n');
+    chmodSync(fake, 0o755);
+    const s = await server({ RTMP_FFMPEG_PATH: fake });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/doomed`, { seconds: 20 });
+    await waitUntil(() => s.registry.get('doomed')?.transcode?.status === 'error', 'the stream to be marked error', 20_000);
+    const entry = s.registry.get('doomed')!;
+    assert.equal(entry.transcode?.restarts, 4, 'five runs: the first and four restarts');
+    assert.match(entry.error ?? '', /failed 5 times.*Conversion failed!/);
+    assert.equal(entry.status(Date.now()), 'error');
+    const bytes = entry.bytesIn;
+    await sleep(1000);
+    assert.ok(entry.bytesIn > bytes, 'the publisher is still connected and sending');
+    pub.kill('SIGINT');
+    await pub.exited;
+  });
+
+  test('a stalled ffmpeg (SIGSTOP): whole GOPs are dropped, ingest never blocks, encoding resumes after SIGCONT', async () => {
+    const s = await server({ RTMP_MAX_BACKLOG_BYTES: '65536' });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/stalled`, { seconds: 25, videoKbps: 800 });
+    await waitUntil(() => s.transcoder?.get('stalled')?.state.status === 'encoding', 'encoding', 20_000);
+    const t = s.transcoder!.get('stalled')!;
+    const pid = t.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const bytes = s.registry.get('stalled')!.bytesIn;
+      await waitUntil(() => t.state.droppedGops >= 2, 'GOPs dropped while ffmpeg is stopped', 15_000);
+      assert.ok(s.registry.get('stalled')!.bytesIn > bytes + 100_000, 'ingest kept reading');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const frames = t.state.progress?.frame ?? 0;
+    await waitUntil(() => (t.state.progress?.frame ?? 0) > frames + 30, 'encoding resumed', 15_000);
+    assert.equal(t.pid, pid, 'the same ffmpeg carried on; nothing restarted');
+    pub.kill('SIGINT');
+    await pub.exited;
+  });
+
+  test('an output directory that cannot be written: the stream is marked error, ingest and the server carry on', async () => {
+    const s = await server({});
+    const root = s.transcoder!.root;
+    // A file where the directory was: mkdir fails with ENOTDIR, even for root.
+    rmSync(root, { recursive: true });
+    writeFileSync(root, '');
+    try {
+      const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/nowrite`, { seconds: 6 });
+      await waitUntil(() => s.registry.get('nowrite')?.transcode?.status === 'error', 'error status');
+      assert.match(s.registry.get('nowrite')?.error ?? '', /cannot prepare .*ENOTDIR/);
+      const bytes = s.registry.get('nowrite')!.bytesIn;
+      await sleep(1000);
+      assert.ok(s.registry.get('nowrite')!.bytesIn > bytes, 'ingest goes on');
+      assert.equal(s.rtmp.listening, true);
+      pub.kill('SIGINT');
+      await pub.exited;
+    } finally {
+      rmSync(root);
+      mkdirSync(root);
+    }
+  });
+});
