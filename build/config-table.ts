@@ -10,7 +10,9 @@ export function configTable(): string {
   const rows = ENV_VARS.map((v) => {
     const [section, field] = v.key.split('.') as [keyof typeof DEFAULT_CONFIG, string];
     const value = (DEFAULT_CONFIG[section] as Record<string, unknown>)[field];
-    return `| \`${v.key}\` | \`${v.name}\` | \`${String(value)}\` | ${v.description.replace(/\.?$/, ".")} Accepts ${v.expected}. |`;
+    // Lists (the ladder) as compact JSON, the form their variable takes.
+    const shown = Array.isArray(value) ? JSON.stringify(value) : String(value);
+    return `| \`${v.key}\` | \`${v.name}\` | \`${shown}\` | ${v.description.replace(/\.?$/, ".")} Accepts ${v.expected}. |`;
   });
   return ['| Key | Environment variable | Default | Meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

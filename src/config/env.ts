@@ -2,8 +2,8 @@
  * Environment variables: one `RTMP_*` variable per configuration key. Values
  * are strings and are parsed strictly: integers are plain decimal digits,
  * numbers are decimals (no exponent, hex, `Infinity` or surrounding spaces),
- * enums match case-sensitively, and an empty value is an error rather than
- * "unset".
+ * enums match case-sensitively, lists (`RTMP_LADDER`) are JSON, and an empty
+ * value is an error rather than "unset".
  */
 import { CONFIG_KEYS, FIELDS, expectedValue, type ConfigKey } from './schema.ts';
 
@@ -38,8 +38,8 @@ export interface EnvValue {
   name: string;
   /** The string as found in the environment. */
   raw: string;
-  /** `raw` converted to the key's type, or `undefined` if it does not parse. */
-  value: string | number | boolean | undefined;
+  /** `raw` converted to the key's type (parsed JSON for `json` keys), or `undefined` if it does not parse. */
+  value: unknown;
 }
 
 const INTEGER = /^-?\d+$/;
@@ -53,12 +53,22 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>): EnvV
     if (!Object.hasOwn(env, name)) continue;
     const raw = env[name];
     if (raw === undefined) continue;
-    let value: string | number | boolean | undefined = raw;
+    let value: unknown = raw;
     // `+ 0` turns '-0' into 0.
     if (kind === 'integer') value = INTEGER.test(raw) ? Number(raw) + 0 : undefined;
     else if (kind === 'number') value = DECIMAL.test(raw) ? Number(raw) + 0 : undefined;
     else if (kind === 'boolean') value = raw === 'true' ? true : raw === 'false' ? false : undefined;
+    else if (kind === 'json') value = parseJson(raw);
     found.push({ key, name, raw, value });
   }
   return found;
+}
+
+/** `JSON.parse(raw)`, or `undefined` when `raw` is not JSON (JSON has no `undefined`). */
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -18,6 +18,30 @@ function scalar(value: unknown): string {
 }
 
 /**
+ * A value after its key: a scalar on the same line, a list as a block list
+ * below it (one mapping per item, keys in schema order), so that lists such
+ * as `transcode.ladder` stay readable and load back unchanged.
+ */
+function value(value: unknown, indent: string): string {
+  if (!Array.isArray(value)) return ` ${scalar(value)}`;
+  if (value.length === 0) return ' []';
+  const items = value.map((item: unknown) => {
+    if (typeof item !== 'object' || item === null) return `${indent}- ${scalar(item)}`;
+    const fields = Object.entries(item).map(([k, v]) => `${k}: ${scalar(v)}`);
+    return `${indent}- ${fields.join(`\n${indent}  `)}`;
+  });
+  return `\n${items.join('\n')}`;
+}
+
+/** A default as the comment shows it: a list of named items by its names (the full list is in the file). */
+function summary(value: unknown): string {
+  if (!Array.isArray(value)) return scalar(value);
+  const names = value.map((item: unknown) => (item as { name?: unknown } | null)?.name);
+  if (names.every((name) => typeof name === 'string')) return names.join(', ');
+  return JSON.stringify(value);
+}
+
+/**
  * `config` as YAML, every key preceded by comments giving its one-line
  * description, its environment variable and its built-in default. Loading the output gives
  * back `config` exactly.
@@ -32,8 +56,8 @@ export function formatConfigYaml(config: Config): string {
       const { description, env } = FIELDS[key];
       lines.push(
         `  # ${description}.`,
-        `  # Env ${env}; default ${scalar(getValue(DEFAULT_CONFIG, key))}.`,
-        `  ${leaf}: ${scalar(getValue(config, key))}`,
+        `  # Env ${env}; default ${summary(getValue(DEFAULT_CONFIG, key))}.`,
+        `  ${leaf}:${value(getValue(config, key), '    ')}`,
       );
     }
     lines.push('');

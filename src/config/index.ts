@@ -3,6 +3,7 @@ export {
   DEFAULT_CONFIG,
   LOG_FORMATS,
   LOG_LEVELS,
+  MAX_LADDER_RUNGS,
   parseResolution,
   type Config,
   type ConfigKey,
@@ -11,6 +12,8 @@ export {
   type LimitsConfig,
   type LogConfig,
   type RtmpConfig,
+  type RungConfig,
+  type TranscodeConfig,
 } from './schema.ts';
 export { ENV_VARS, type EnvVar } from './env.ts';
 export { loadConfig, type LoadConfigOptions } from './load.ts';

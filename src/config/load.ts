@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LineCounter, isAlias, isMap, isScalar, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isAlias, isCollection, isMap, isNode, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { readEnv } from './env.ts';
 import {
@@ -17,6 +17,7 @@ import {
   configSchema,
   deepFreeze,
   expectedValue,
+  innerSchema,
   leafSchema,
   splitKey,
   type Config,
@@ -55,7 +56,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
 
   for (const found of readEnv(options.env ?? process.env)) {
-    setLeaf(draft, problems, found.key, found.value, `from ${found.name}`, `'${found.raw}'`);
+    setLeaf(draft, problems, found.key, found.value, () => `from ${found.name}`, `'${found.raw}'`);
   }
 
   if (problems.length === 1) throw new ConfigError(problems[0]!);
@@ -81,22 +82,68 @@ function readConfigFile(path: string): string {
   }
 }
 
-/** Validates one value against its key's schema and stores the normalised result. */
+/** Where a value (or a part of it, by path inside the key) came from: `from RTMP_PORT`. */
+type SourceOf = (path: readonly PropertyKey[]) => string;
+
+/**
+ * Validates one value against its key's schema and stores the normalised
+ * result. A problem inside a list or mapping value names the full path
+ * (`transcode.ladder[1].height`) and shows the part that is wrong; a problem
+ * with the value as a whole shows `shown`.
+ */
 function setLeaf(
   draft: Draft,
   problems: string[],
   key: ConfigKey,
   value: unknown,
-  source: string,
+  sourceOf: SourceOf,
   shown: string,
 ): void {
   const result = value === undefined ? undefined : leafSchema(key).safeParse(value);
   if (result?.success) {
     const [section, leaf] = splitKey(key);
     draft[section][leaf] = result.data;
-  } else {
-    problems.push(`${key} (${source}): expected ${expectedValue(key)}, got ${shown}`);
+    return;
   }
+  const issues = result?.error.issues ?? [];
+  const nested = issues.filter((issue) => issue.path.length > 0);
+  const messages = new Set<string>();
+  if (nested.length < issues.length || issues.length === 0) {
+    messages.add(`${key} (${sourceOf([])}): expected ${expectedValue(key)}, got ${shown}`);
+  }
+  for (const issue of nested) {
+    const where = `${key}${pathText(issue.path)}`;
+    if (issue.code === 'unrecognized_keys') {
+      const known = Object.keys((innerSchema(key, issue.path) as { shape?: object } | undefined)?.shape ?? {});
+      for (const extra of issue.keys) {
+        const hint = closest(extra, known);
+        messages.add(
+          `${where} (${sourceOf([...issue.path, extra])}): unknown key '${extra}'${hint === undefined ? '' : `; did you mean '${hint}'?`}`,
+        );
+      }
+    } else {
+      const part = valueAt(value, issue.path);
+      const expected = issue.code === 'custom' ? issue.message : (innerSchema(key, issue.path)?.description ?? issue.message);
+      const got = part === undefined ? 'nothing (the key is missing)' : show(part);
+      messages.add(`${where} (${sourceOf(issue.path)}): expected ${expected}, got ${got}`);
+    }
+  }
+  problems.push(...messages);
+}
+
+/** `[1, 'height']` → `[1].height`. */
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`)).join('');
+}
+
+/** The part of `value` at `path`, or `undefined`. */
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let here = value;
+  for (const segment of path) {
+    if (typeof here !== 'object' || here === null || !Object.hasOwn(here, segment)) return undefined;
+    here = (here as Record<PropertyKey, unknown>)[segment];
+  }
+  return here;
 }
 
 function applyYaml(text: string, label: string, draft: Draft, problems: string[]): void {
@@ -155,7 +202,16 @@ function applyYaml(text: string, label: string, draft: Draft, problems: string[]
       }
       const valueNode = item.value as Node | null;
       const value: unknown = valueNode === null ? null : valueNode.toJS(doc);
-      setLeaf(draft, problems, key as ConfigKey, value, sourceOf(valueNode ?? leafNode), show(value));
+      // A problem inside a list or mapping names the line of the part that is wrong.
+      const partSource = (path: readonly PropertyKey[]): string => {
+        if (!isCollection(valueNode)) return sourceOf(valueNode ?? leafNode);
+        for (let n = path.length; n > 0; n--) {
+          const part = valueNode.getIn(path.slice(0, n), true) as unknown;
+          if (isNode(part)) return sourceOf(part);
+        }
+        return sourceOf(valueNode);
+      };
+      setLeaf(draft, problems, key as ConfigKey, value, partSource, show(value));
     }
   }
 }
@@ -178,7 +234,9 @@ function keyName(node: Node | null): string {
 function show(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 77)}...` : value}'`;
   if (value === null || value === undefined) return 'an empty value';
-  if (Array.isArray(value)) return 'a list';
+  if (Array.isArray(value)) {
+    return value.length === 0 ? 'an empty list' : `a list of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  }
   if (typeof value === 'object') return 'a mapping';
   return String(value);
 }
@@ -205,6 +263,22 @@ function suggestKey(key: string): string | undefined {
     const distance = editDistance(key, known);
     if (distance < bestDistance) {
       best = known;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** The name in `known` closest to `name` (same letters in another case, or edit distance ≤ 2). */
+function closest(name: string, known: readonly string[]): string | undefined {
+  const same = known.find((k) => k.toLowerCase() === name.toLowerCase());
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const distance = editDistance(name, k);
+    if (distance < bestDistance) {
+      best = k;
       bestDistance = distance;
     }
   }

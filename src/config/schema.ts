@@ -64,6 +64,66 @@ const resolution = () =>
     })
     .describe(RESOLUTION_EXPECTED);
 
+/** Most renditions one stream may be transcoded into. */
+export const MAX_LADDER_RUNGS = 8;
+/** Widest rung (8K). */
+const MAX_RUNG_WIDTH = 7680;
+
+const evenInteger = (min: number, max: number) =>
+  z.number().int().min(min).max(max).multipleOf(2).describe(`an even integer between ${min} and ${max}`);
+
+/** Rung codecs, as `src/transcode/ladder.ts` names them. */
+export const RUNG_CODECS = ['h264', 'h265'] as const;
+/** The fields of a rung, in the order the config file writes them. */
+export const RUNG_FIELDS = ['name', 'width', 'height', 'bitrateKbps', 'fps', 'codec'] as const;
+
+/** One rendition of the ladder; structurally a `Rung` of `src/transcode/ladder.ts`. */
+const rung = () =>
+  z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,16}$/)
+        .describe("1 to 16 characters from A-Z, a-z, 0-9, '_' and '-'"),
+      width: evenInteger(16, MAX_RUNG_WIDTH),
+      height: evenInteger(16, MAX_RESOLUTION_LINES),
+      bitrateKbps: integer(100, 100_000),
+      fps: z.number().positive().max(120).describe('a number greater than 0 and at most 120'),
+      codec: z.enum(RUNG_CODECS).describe(`one of ${RUNG_CODECS.join(', ')}`),
+    })
+    .describe(`a mapping of ${RUNG_FIELDS.join(', ')}`);
+
+/** Refuses a second rung with the same `field` value; the issue names the later rung. */
+function unique(field: 'name' | 'height', rungs: readonly { name: unknown; height: unknown }[], ctx: z.RefinementCtx): void {
+  const first = new Map<unknown, number>();
+  rungs.forEach((r, i) => {
+    const value = r[field];
+    const earlier = first.get(value);
+    if (earlier === undefined) first.set(value, i);
+    else {
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, field],
+        input: value,
+        message: `a ${field} that no other rung has (rung ${earlier} already has it)`,
+      });
+    }
+  });
+}
+
+const ladder = () =>
+  z
+    .array(rung())
+    .min(1)
+    .max(MAX_LADDER_RUNGS)
+    .superRefine((rungs, ctx) => {
+      unique('name', rungs, ctx);
+      unique('height', rungs, ctx);
+    })
+    .describe(
+      `a list of 1 to ${MAX_LADDER_RUNGS} rungs, each a mapping of ${RUNG_FIELDS.join(', ')}, with unique names and unique heights`,
+    );
+
 /** The whole configuration; every object is strict (unknown keys are errors). */
 export const configSchema = z.strictObject({
   rtmp: z.strictObject({
@@ -92,6 +152,7 @@ export const configSchema = z.strictObject({
     enabled: z.boolean().describe('true or false'),
     outputDir: z.string().max(4096).describe("an absolute directory path, or '' for the default"),
     ffmpegPath: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
+    ladder: ladder(),
     preset: z
       .string()
       .regex(/^[a-z0-9]{1,16}$/)
@@ -101,6 +162,7 @@ export const configSchema = z.strictObject({
     audioKbps: integer(16, 512),
     lingerSeconds: integer(0, 86400),
     maxBacklogBytes: integer(65536),
+    diskQuotaMb: integer(0),
   }),
   grpc: z.strictObject({ host: host(), port: port() }),
   http: z.strictObject({ host: host(), port: port() }),
@@ -119,6 +181,10 @@ export type Config = DeepReadonly<z.output<typeof configSchema>>;
 export type RtmpConfig = Config['rtmp'];
 /** The `limits` section: admission limits for publishers. */
 export type LimitsConfig = Config['limits'];
+/** The `transcode` section. */
+export type TranscodeConfig = Config['transcode'];
+/** One rung of `transcode.ladder`; assignable to `Rung` of `src/transcode/ladder.ts`. */
+export type RungConfig = TranscodeConfig['ladder'][number];
 /** The `grpc` section. */
 export type GrpcConfig = Config['grpc'];
 /** The `http` section. */
@@ -132,7 +198,7 @@ export type SectionName = keyof Config;
 export type ConfigKey = { [S in SectionName]: `${S}.${keyof Config[S] & string}` }[SectionName];
 
 /** How an environment string becomes a value before validation. */
-export type EnvKind = 'integer' | 'number' | 'string' | 'boolean';
+export type EnvKind = 'integer' | 'number' | 'string' | 'boolean' | 'json';
 
 /** What the loader and printer know about one key beyond its schema. */
 export interface FieldInfo {
@@ -235,6 +301,11 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'string',
     description: "ffmpeg binary; '' tries FFMPEG_PATH, then ffmpeg on PATH",
   },
+  'transcode.ladder': {
+    env: 'RTMP_LADDER',
+    kind: 'json',
+    description: 'Renditions encoded from every stream; RTMP_LADDER takes the whole list as JSON',
+  },
   'transcode.preset': { env: 'RTMP_TRANSCODE_PRESET', kind: 'string', description: 'x264 preset for every rung' },
   'transcode.segmentSeconds': {
     env: 'RTMP_SEGMENT_SECONDS',
@@ -256,6 +327,11 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     env: 'RTMP_MAX_BACKLOG_BYTES',
     kind: 'integer',
     description: 'Bytes queued towards a slow ffmpeg before whole GOPs are dropped',
+  },
+  'transcode.diskQuotaMb': {
+    env: 'RTMP_DISK_QUOTA_MB',
+    kind: 'integer',
+    description: 'Total size of the HLS/DASH output above which new streams are not transcoded (0: no quota)',
   },
   'grpc.host': { env: 'RTMP_GRPC_HOST', kind: 'string', description: 'Address the gRPC ModuleService binds to' },
   'grpc.port': { env: 'RTMP_GRPC_PORT', kind: 'integer', description: 'TCP port of the gRPC ModuleService' },
@@ -293,6 +369,21 @@ export function leafSchema(key: ConfigKey): z.ZodType {
 /** What a leaf key accepts, in words ("an integer between 0 and 65535"). */
 export function expectedValue(key: ConfigKey): string {
   return leafSchema(key).description ?? 'a valid value';
+}
+
+/**
+ * The schema of what sits at `path` inside a leaf key (`['0', 'height']` inside
+ * `transcode.ladder` is a rung height), or `undefined` past the schema's end.
+ */
+export function innerSchema(key: ConfigKey, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let schema: z.ZodType | undefined = leafSchema(key);
+  for (const segment of path) {
+    if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+    else if (schema instanceof z.ZodObject && typeof segment === 'string' && Object.hasOwn(schema.shape, segment)) {
+      schema = (schema.shape as Record<string, z.ZodType>)[segment];
+    } else return undefined;
+  }
+  return schema;
 }
 
 /** `'rtmp.port'` → `['rtmp', 'port']`. */
@@ -342,12 +433,20 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       enabled: true,
       outputDir: '',
       ffmpegPath: '',
+      // Same as DEFAULT_LADDER in src/transcode/ladder.ts (a test keeps them equal).
+      ladder: [
+        { name: '1080p', width: 1920, height: 1080, bitrateKbps: 5000, fps: 30, codec: 'h264' },
+        { name: '720p', width: 1280, height: 720, bitrateKbps: 3000, fps: 30, codec: 'h264' },
+        { name: '480p', width: 854, height: 480, bitrateKbps: 1500, fps: 30, codec: 'h264' },
+        { name: '360p', width: 640, height: 360, bitrateKbps: 800, fps: 30, codec: 'h264' },
+      ],
       preset: 'veryfast',
       segmentSeconds: 2,
       windowSegments: 6,
       audioKbps: 128,
       lingerSeconds: 30,
       maxBacklogBytes: 8 * 1024 * 1024,
+      diskQuotaMb: 0,
     },
     grpc: { host: '0.0.0.0', port: 50053 },
     http: { host: '0.0.0.0', port: 8080 },
