@@ -69,8 +69,9 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         audioKbps: config.transcode.audioKbps,
         maxBacklogBytes: config.transcode.maxBacklogBytes,
         maxHeight,
+        ladder: config.transcode.ladder,
       },
-      config.transcode.lingerSeconds * 1000,
+      { lingerMs: config.transcode.lingerSeconds * 1000, quotaBytes: config.transcode.diskQuotaMb * 1024 * 1024 },
       log,
     );
     await transcoder.init();

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionEvents } from '../ingest/session.ts';
@@ -20,6 +20,28 @@ export function resolveOutputRoot(configured: string, env: NodeJS.ProcessEnv = p
   return runtime ? join(runtime, 'streams') : join(tmpdir(), 'proxy-rtmp');
 }
 
+/** How often output usage is measured when a quota is set. */
+export const QUOTA_SCAN_MS = 1000;
+
+/** Bytes of the files in the stream directories under `root` (one level deep, as we write them). */
+export async function outputUsage(root: string): Promise<number> {
+  let total = 0;
+  for (const dir of await readdir(root, { withFileTypes: true })) {
+    if (!dir.isDirectory()) continue;
+    const names = await readdir(join(root, dir.name)).catch(() => [] as string[]);
+    for (const name of names) total += (await stat(join(root, dir.name, name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
+/** Lifetime settings of the output. */
+export interface OutputPolicy {
+  /** How long a finished stream's output stays. */
+  lingerMs: number;
+  /** Total output above which new streams are not transcoded; 0: no quota. */
+  quotaBytes: number;
+}
+
 /** What the manager listens to: an RTMP session's publish, media and unpublish events. */
 export type MediaSource = Pick<TypedEmitter<SessionEvents>, 'on'>;
 
@@ -32,16 +54,19 @@ export type MediaSource = Pick<TypedEmitter<SessionEvents>, 'on'>;
 export class TranscodeManager {
   readonly root: string;
   readonly #settings: TranscodeSettings;
-  readonly #lingerMs: number;
+  readonly #policy: OutputPolicy;
   readonly #log: Logger;
   readonly #live = new Map<string, StreamTranscoder>();
   readonly #lingering = new Map<string, NodeJS.Timeout>();
   readonly #ending = new Set<Promise<void>>();
+  #scan: NodeJS.Timeout | undefined;
+  /** Output bytes at the last scan (only measured when a quota is set). */
+  usageBytes = 0;
 
-  constructor(root: string, settings: TranscodeSettings, lingerMs: number, log: Logger) {
+  constructor(root: string, settings: TranscodeSettings, policy: OutputPolicy, log: Logger) {
     this.root = root;
     this.#settings = settings;
-    this.#lingerMs = lingerMs;
+    this.#policy = policy;
     this.#log = log;
   }
 
@@ -56,6 +81,15 @@ export class TranscodeManager {
       if (name !== MARKER) await rm(join(this.root, name), { recursive: true, force: true });
     }
     await writeFile(join(this.root, MARKER), 'HLS/DASH output of proxy-rtmp; cleaned at every start.\n');
+    if (this.#policy.quotaBytes > 0) {
+      this.#scan = setInterval(() => {
+        outputUsage(this.root).then(
+          (bytes) => (this.usageBytes = bytes),
+          (err: unknown) => this.#log.warn({ err }, 'cannot measure output usage'),
+        );
+      }, QUOTA_SCAN_MS);
+      this.#scan.unref();
+    }
     this.#log.info({ dir: this.root, cleaned: Math.max(0, names.length - 1) }, 'output directory ready');
   }
 
@@ -77,6 +111,13 @@ export class TranscodeManager {
   #onPublish(entry: StreamEntry): void {
     clearTimeout(this.#lingering.get(entry.key));
     this.#lingering.delete(entry.key);
+    const { quotaBytes } = this.#policy;
+    if (quotaBytes > 0 && this.usageBytes >= quotaBytes) {
+      const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
+      entry.error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, entry.error);
+      return;
+    }
     this.#live.set(entry.key, new StreamTranscoder(entry, this.root, this.#settings, this.#log));
   }
 
@@ -93,7 +134,7 @@ export class TranscodeManager {
           () => this.#log.info({ key: entry.key }, 'output removed after linger'),
           (err: unknown) => this.#log.warn({ key: entry.key, err }, 'cannot remove output'),
         );
-      }, this.#lingerMs);
+      }, this.#policy.lingerMs);
       timer.unref();
       this.#lingering.set(entry.key, timer);
     });
@@ -103,6 +144,7 @@ export class TranscodeManager {
 
   /** Ends every transcoder (clean finish first, then kill after `graceMs`). */
   async close(graceMs = 5000): Promise<void> {
+    clearInterval(this.#scan);
     const live = [...this.#live.values()];
     this.#live.clear();
     const done = Promise.all([...live.map((t) => t.end()), ...this.#ending]);

@@ -82,4 +82,21 @@ describe('transcoding faults never disturb ingest', () => {
       mkdirSync(root);
     }
   });
+
+  test('RTMP_DISK_QUOTA_MB: once the output is full, new streams are ingested but not transcoded; the others carry on', async () => {
+    const s = await server({ RTMP_DISK_QUOTA_MB: '1' });
+    const a = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/filler`, { seconds: 30, videoKbps: 800, extra: ['-vf', 'noise=alls=60:allf=t'] });
+    await waitUntil(() => s.transcoder!.usageBytes >= 1024 * 1024, 'the output to pass 1 MB', 25_000);
+    const b = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/late`, { seconds: 30 });
+    await waitUntil(() => s.registry.get('late')?.video !== undefined, 'the late stream ingesting');
+    const late = s.registry.get('late')!;
+    assert.match(late.error ?? '', /output quota full .* RTMP_DISK_QUOTA_MB/);
+    assert.equal(s.transcoder!.get('late'), undefined);
+    const filler = s.transcoder!.get('filler')!;
+    const frames = filler.state.progress?.frame ?? 0;
+    await waitUntil(() => (filler.state.progress?.frame ?? 0) > frames + 30, 'the first stream still encoding');
+    a.kill('SIGINT');
+    b.kill('SIGINT');
+    await Promise.all([a.exited, b.exited]);
+  });
 });

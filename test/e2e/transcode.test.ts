@@ -136,4 +136,18 @@ describe('transcoding to HLS and DASH, served over HTTP', () => {
     await waitUntil(() => !alive(newPid), 'no ffmpeg left after the publisher died', 10_000);
     assert.equal(first.state.status, 'complete');
   });
+
+  test('a ladder from the configuration (RTMP_LADDER) is what gets encoded, aspect ratio and fps kept', async () => {
+    const ladder = [{ name: 'low', width: 320, height: 180, bitrateKbps: 200, fps: 15, codec: 'h264' }];
+    const s = await server({ RTMP_LADDER: JSON.stringify(ladder) });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/custom`, { width: 320, height: 240, seconds: 6 });
+    const master = await waitPlayable(s, 'custom');
+    const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
+    assert.equal(variants.length, 1, master);
+    assert.match(variants[0]!, /RESOLUTION=240x180/, '4:3 source: the 180-line rung is 240 wide');
+    assert.match(variants[0]!, /FRAME-RATE=15\.000/);
+    assert.deepEqual(s.registry.get('custom')?.transcode?.rungs.map((r) => r.name), ['low']);
+    pub.kill('SIGINT');
+    await pub.exited;
+  });
 });

@@ -21,17 +21,17 @@ describe('TranscodeManager output directory', () => {
 
   test('start-up cleans stale output in a directory it made earlier', async () => {
     const root = join(mkdtempSync(join(tmpdir(), 'mgr-')), 'out');
-    await new TranscodeManager(root, settings, 0, log).init();
+    await new TranscodeManager(root, settings, { lingerMs: 0, quotaBytes: 0 }, log).init();
     mkdirSync(join(root, 'old-stream'));
     writeFileSync(join(root, 'old-stream', 'chunk-0-00001.m4s'), 'x');
-    await new TranscodeManager(root, settings, 0, log).init();
+    await new TranscodeManager(root, settings, { lingerMs: 0, quotaBytes: 0 }, log).init();
     assert.deepEqual(readdirSync(root), ['.proxy-rtmp-output']);
   });
 
   test('a non-empty directory it did not make is refused, not emptied', async () => {
     const root = mkdtempSync(join(tmpdir(), 'mgr-foreign-'));
     writeFileSync(join(root, 'precious.txt'), 'keep me');
-    await assert.rejects(new TranscodeManager(root, settings, 0, log).init(), /not empty and was not made by proxy-rtmp/);
+    await assert.rejects(new TranscodeManager(root, settings, { lingerMs: 0, quotaBytes: 0 }, log).init(), /not empty and was not made by proxy-rtmp/);
     assert.ok(existsSync(join(root, 'precious.txt')));
   });
 });
