@@ -30,6 +30,9 @@ export const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
 export const MAX_FAILURES = 5;
 export const FAILURE_WINDOW_MS = 60_000;
 
+/** ffmpeg messages that a restart cannot cure (ENOSPC, EACCES, EROFS). */
+export const PERMANENT_FAILURE = /No space left on device|Permission denied|Read-only file system/;
+
 /** What the transcoder reports per stream (gRPC and metrics read it). */
 export interface TranscodeState {
   status: 'starting' | 'encoding' | 'complete' | 'error';
@@ -183,7 +186,8 @@ export class StreamTranscoder {
       return;
     }
     this.#log.warn({ kind: exit.kind, code: exit.code, signal: exit.signal, reason: exit.message }, 'ffmpeg exited unexpectedly');
-    if (exit.kind === 'spawn-failed') {
+    // A full disk or a refused write will fail the same way again: no restart loop.
+    if (exit.kind === 'spawn-failed' || PERMANENT_FAILURE.test(exit.message)) {
       this.#giveUp(exit.message);
       return;
     }

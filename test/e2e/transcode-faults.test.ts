@@ -99,4 +99,19 @@ describe('transcoding faults never disturb ingest', () => {
     b.kill('SIGINT');
     await Promise.all([a.exited, b.exited]);
   });
+
+  test('a full disk (ENOSPC from ffmpeg) stops that stream at once, with no restart loop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fake-ffmpeg-'));
+    const fake = join(dir, 'ffmpeg');
+    writeFileSync(fake, '#!/bin/sh\necho "[dash @ 0x1] failed to open chunk-0-00003.m4s: No space left on device" >&2\nexit 1\n');
+    chmodSync(fake, 0o755);
+    const s = await server({ RTMP_FFMPEG_PATH: fake });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/full`, { seconds: 10 });
+    await waitUntil(() => s.registry.get('full')?.transcode?.status === 'error', 'error status');
+    const entry = s.registry.get('full')!;
+    assert.equal(entry.transcode?.restarts, 0);
+    assert.match(entry.error ?? '', /No space left on device/);
+    pub.kill('SIGINT');
+    await pub.exited;
+  });
 });

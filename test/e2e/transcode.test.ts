@@ -107,7 +107,11 @@ describe('transcoding to HLS and DASH, served over HTTP', () => {
     const mpd = await get(s, '/streams/hd/dash/manifest.mpd');
     const heights = [...mpd.body.matchAll(/<Representation[^>]*height="(\d+)"/g)].map((m) => Number(m[1]));
     assert.deepEqual(heights, [720, 480, 360]);
+    const state = s.transcoder!.get('hd')!.state;
     await pub.exited;
+    await waitUntil(() => state.status === 'complete', 'ffmpeg finished');
+    assert.ok((state.progress?.speed ?? 0) > 0, 'ffmpeg reported its speed');
+    process.stderr.write(`# 720p source, 3 rungs at ultrafast: ffmpeg speed ${state.progress?.speed}x, ${state.progress?.frame} frames\n`);
     await waitUntil(() => s.transcoder!.get('hd') === undefined, 'unpublish');
     const dir = join(s.transcoder!.root, 'hd');
     await waitUntil(() => existsSync(join(dir, 'chunk-2-00002.m4s')), 'segments of every rung', 15_000);
@@ -139,14 +143,18 @@ describe('transcoding to HLS and DASH, served over HTTP', () => {
 
   test('a ladder from the configuration (RTMP_LADDER) is what gets encoded, aspect ratio and fps kept', async () => {
     const ladder = [{ name: 'low', width: 320, height: 180, bitrateKbps: 200, fps: 15, codec: 'h264' }];
-    const s = await server({ RTMP_LADDER: JSON.stringify(ladder) });
-    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/custom`, { width: 320, height: 240, seconds: 6 });
+    const s = await server({ RTMP_LADDER: JSON.stringify(ladder), RTMP_SEGMENT_SECONDS: '1', RTMP_WINDOW_SEGMENTS: '2' });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/custom`, { width: 320, height: 240, seconds: 9 });
     const master = await waitPlayable(s, 'custom');
     const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
     assert.equal(variants.length, 1, master);
     assert.match(variants[0]!, /RESOLUTION=240x180/, '4:3 source: the 180-line rung is 240 wide');
     assert.match(variants[0]!, /FRAME-RATE=15\.000/);
     assert.deepEqual(s.registry.get('custom')?.transcode?.rungs.map((r) => r.name), ['low']);
+    // A 2-segment window of 1 s segments: the oldest segments leave the disk while the stream runs.
+    const dir = join(s.transcoder!.root, 'custom');
+    await waitUntil(() => existsSync(join(dir, 'chunk-0-00007.m4s')), 'a seventh segment', 15_000);
+    assert.equal(existsSync(join(dir, 'chunk-0-00001.m4s')), false, 'the first segment was deleted');
     pub.kill('SIGINT');
     await pub.exited;
   });
