@@ -80,7 +80,6 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   }
   const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, log);
   const httpAddress = await http.listen();
-  log.info({ host: httpAddress.address, port: httpAddress.port, root: outputRoot }, 'HTTP listening');
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
   return {

@@ -9,6 +9,7 @@ import { cacheControlFor, mediaTypeOf } from './media-type.ts';
 import { parseRange } from './range.ts';
 import { parsePathname, parseStreamPath } from './request-path.ts';
 import { openStreamFile } from './stream-file.ts';
+import { listenOn } from '../util/listen.ts';
 
 /** Where the HLS/DASH listener runs and what it serves. */
 export interface HttpServerOptions {
@@ -107,17 +108,10 @@ export class HttpServer {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        this.#server.off('error', onError);
-        const address = this.#server.address() as AddressInfo;
-        this.#log.info({ host: address.address, port: address.port, root: this.#options.root }, 'HTTP listening');
-        resolve(address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listenOn(this.#server, this.#options.host, this.#options.port);
+    this.#log.info({ host: address.address, port: address.port, root: this.#options.root }, 'HTTP listening');
+    return address;
   }
 
   /**

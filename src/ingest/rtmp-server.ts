@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import { TypedEmitter } from '../util/events.ts';
+import { listenOn } from '../util/listen.ts';
 import { RtmpSession, type SessionOptions, type SessionRegistry } from './session.ts';
 
 /** Where and how the RTMP listener runs. */
@@ -51,18 +52,11 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
     return this.#server.address() as AddressInfo;
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        this.#server.off('error', onError);
-        this.#listening = true;
-        const address = this.address();
-        this.#log.info({ host: address.address, port: address.port }, 'RTMP listening');
-        resolve(address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listenOn(this.#server, this.#options.host, this.#options.port);
+    this.#listening = true;
+    this.#log.info({ host: address.address, port: address.port }, 'RTMP listening');
+    return address;
   }
 
   #accept(socket: Socket): void {

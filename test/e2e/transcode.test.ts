@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { alive } from '../support/process.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,14 +41,6 @@ async function ffprobeJson(args: string[]): Promise<{ streams?: Record<string, u
   return JSON.parse(stdout);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('transcoding to HLS and DASH, served over HTTP', () => {
   const servers: Server[] = [];

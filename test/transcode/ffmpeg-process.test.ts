@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log.ts';
 import { FfmpegProcess, type FfmpegExit } from '../../src/transcode/ffmpeg-process.ts';
 import type { FfmpegProgress } from '../../src/transcode/progress.ts';
 import { waitUntil } from '../support/wait.ts';
+import { alive } from '../support/process.ts';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 
@@ -19,14 +20,6 @@ const FLV = spawnSync('ffmpeg', [
 
 const decodeArgs = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-progress', 'pipe:3', '-f', 'flv', '-i', 'pipe:0', '-f', 'null', '-'];
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('FfmpegProcess supervision', () => {
   test('a binary that does not exist: exit kind spawn-failed, naming it', async () => {
