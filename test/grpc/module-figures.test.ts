@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { evaluateHealth, formatUptime, slowEncoders, streamMetrics, streamRoutes, type HealthInputs } from '../../src/grpc/module-figures.ts';
+import { StreamEntry } from '../../src/streams/registry.ts';
+import type { TranscodeState } from '../../src/transcode/stream-transcoder.ts';
+import { DEFAULT_LADDER } from '../../src/transcode/ladder.ts';
+
+describe('uptime like Go Duration.String()', () => {
+  const cases: [number, string][] = [
+    [0, '0s'], [999, '0s'], [45_000, '45s'], [123_000, '2m3s'], [3_600_000, '1h0m0s'],
+    [(2 * 3600 + 45 * 60 + 30) * 1000, '2h45m30s'], [100 * 3600_000 + 1000, '100h0m1s'],
+  ];
+  for (const [ms, want] of cases) test(`${ms} ms → ${want}`, () => assert.equal(formatUptime(ms), want));
+});
+
+describe('health rules', () => {
+  const ok: HealthInputs = {
+    rtmpListening: true, ffmpegUsable: true, cpuPercent: 20, diskUsedFraction: 0.1, streamErrors: [], slowEncoders: [], draining: false,
+  };
+  test('healthy', () => assert.deepEqual(evaluateHealth(ok), { status: 'healthy', message: 'All systems operational', errors: [] }));
+  test('degraded: CPU at 90% or more', () => {
+    const h = evaluateHealth({ ...ok, cpuPercent: 95 });
+    assert.equal(h.status, 'degraded');
+    assert.deepEqual(h.errors, ['CPU usage at 95%']);
+    assert.equal(evaluateHealth({ ...ok, cpuPercent: 89.4 }).status, 'healthy');
+  });
+  test('degraded: disk, slow encoder and a stream in error, each listed', () => {
+    const h = evaluateHealth({
+      ...ok, diskUsedFraction: 0.93, slowEncoders: [{ key: 'a', speed: 0.8 }], streamErrors: [{ key: 'b', error: 'ffmpeg failed' }],
+    });
+    assert.equal(h.status, 'degraded');
+    assert.deepEqual(h.errors, ['output disk 93% full', 'stream a: encoder at 0.80x, slower than realtime', 'stream b: ffmpeg failed']);
+    assert.match(h.message, /^3 problems: output disk 93% full/);
+  });
+  test('unhealthy: listener down, no ffmpeg, draining', () => {
+    assert.deepEqual(evaluateHealth({ ...ok, rtmpListening: false }).status, 'unhealthy');
+    const h = evaluateHealth({ ...ok, ffmpegUsable: false, cpuPercent: 99 });
+    assert.equal(h.status, 'unhealthy');
+    assert.equal(h.message, 'no usable ffmpeg');
+    assert.deepEqual(h.errors, ['no usable ffmpeg', 'CPU usage at 99%']);
+    assert.equal(evaluateHealth({ ...ok, draining: true }).status, 'unhealthy');
+  });
+});
+
+function entry(key: string, startedAt: number, transcode?: Partial<TranscodeState>): StreamEntry {
+  const e = new StreamEntry({ key, app: 'live', query: {}, peer: '127.0.0.1:5000', sourceUrl: `rtmp://h:1935/live/${key}` }, startedAt, 5000);
+  e.video = { codec: 'h264', codecString: 'avc1.64001f', width: 1280, height: 720, profile: 100, level: 31 };
+  e.addBytes(625_000, startedAt + 1000);
+  e.addBytes(625_000, startedAt + 4900);
+  e.lastMediaAt = startedAt + 4900;
+  if (transcode) {
+    e.transcode = {
+      status: 'encoding', rungs: DEFAULT_LADDER.slice(1), encoder: 'x264', restarts: 0, droppedGops: 0, droppedFrames: 3, error: undefined,
+      progress: { frame: 300, fps: 29.97, bitrateKbps: 5000, totalSize: 0, outTimeSeconds: 10, dupFrames: 0, dropFrames: 2, speed: 1.49, progress: 'continue' },
+      ...transcode,
+    };
+  }
+  return e;
+}
+
+describe('routes and metrics from the registry', () => {
+  test('StreamRoute fields', () => {
+    const [r] = streamRoutes([entry('cam', 0, {})], 5000);
+    // 1.25 MB over the ~4.75 s the meter has covered: about 2.1 Mbit/s.
+    assert.ok(r!.inputBitrate >= 2000 && r!.inputBitrate <= 2200, `inputBitrate ${r!.inputBitrate}`);
+    assert.deepEqual({ ...r, inputBitrate: 0, profiles: r!.profiles.length }, {
+      streamKey: 'cam', source: 'rtmp://h:1935/live/cam', status: 'active', encoder: 'x264',
+      inputBitrate: 0, inputResolution: 720, bytesProcessed: 1_250_000n, profiles: 3,
+    });
+    assert.deepEqual(r!.profiles[0], { name: '720p', codec: 'h264', bitrate: 3000, resolution: 720, status: 'encoding' });
+    assert.equal(streamRoutes([entry('x', 0, { status: 'error' })], 5000)[0]!.profiles[0]!.status, 'error');
+    assert.equal(streamRoutes([entry('y', 0)], 5000)[0]!.encoder, 'none');
+  });
+  test('StreamMetrics fields', () => {
+    assert.deepEqual(streamMetrics([entry('cam', 0, {})], 12_500), [
+      { streamKey: 'cam', fps: 29.97, duration: 12.5, droppedFrames: 5, encoderSpeed: 1 },
+    ]);
+  });
+  test('slow encoders only after the warm-up', () => {
+    const slow = entry('s', 0, { progress: { frame: 1, fps: 1, bitrateKbps: 0, totalSize: 0, outTimeSeconds: 0, dupFrames: 0, dropFrames: 0, speed: 0.7, progress: 'continue' } });
+    assert.deepEqual(slowEncoders([slow], 5000), []);
+    assert.deepEqual(slowEncoders([slow], 11_000), [{ key: 's', speed: 0.7 }]);
+  });
+});
