@@ -4,6 +4,7 @@ import { HttpServer } from './http/http-server.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
 import { StreamRegistry } from './streams/registry.ts';
+import { probeFfmpeg, type FfmpegProbe } from './transcode/ffmpeg-probe.ts';
 import { resolveOutputRoot, TranscodeManager } from './transcode/manager.ts';
 
 /** What a running app exposes to main and to tests. */
@@ -15,6 +16,12 @@ export interface RunningApp {
   readonly transcoder: TranscodeManager | undefined;
   readonly http: HttpServer;
   readonly httpAddress: AddressInfo;
+  /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off). */
+  readonly ffmpeg: FfmpegProbe | undefined;
+  /** When the app started (ms since the epoch), for uptime. */
+  readonly startedAt: number;
+  /** True once close() has begun. */
+  readonly draining: boolean;
   close(): Promise<void>;
 }
 
@@ -23,6 +30,7 @@ export interface RunningApp {
  * them together from the frozen config.
  */
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
+  const startedAt = Date.now();
   const registry = new StreamRegistry({
     maxStreams: config.limits.maxStreams,
     bitrateWindowMs: config.limits.bitrateWindowMs,
@@ -57,11 +65,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const maxHeight = parseResolution(config.limits.maxResolution);
   let transcoder: TranscodeManager | undefined;
   const outputRoot = resolveOutputRoot(config.transcode.outputDir);
+  let ffmpeg: FfmpegProbe | undefined;
   if (config.transcode.enabled) {
+    const ffmpegPath = config.transcode.ffmpegPath || process.env['FFMPEG_PATH'] || 'ffmpeg';
+    const why = config.transcode.ffmpegPath ? 'transcode.ffmpegPath' : process.env['FFMPEG_PATH'] ? 'FFMPEG_PATH' : 'PATH';
+    ffmpeg = await probeFfmpeg(ffmpegPath);
+    if (ffmpeg.ok) log.info({ ffmpeg: ffmpegPath, from: why, version: ffmpeg.version }, 'ffmpeg found');
+    else log.error({ ffmpeg: ffmpegPath, from: why, err: ffmpeg.error }, 'no usable ffmpeg: streams are ingested but not transcoded');
     transcoder = new TranscodeManager(
       outputRoot,
       {
-        ffmpegPath: config.transcode.ffmpegPath || process.env['FFMPEG_PATH'] || 'ffmpeg',
+        ffmpegPath,
         encoder: 'x264',
         preset: config.transcode.preset,
         segmentSeconds: config.transcode.segmentSeconds,
@@ -83,6 +97,11 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
   return {
+    ffmpeg,
+    startedAt,
+    get draining() {
+      return closing !== undefined;
+    },
     registry,
     rtmp,
     rtmpAddress,
