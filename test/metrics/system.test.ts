@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, test } from 'node:test';
+import { parseProcStat, SystemMonitor } from '../../src/metrics/system.ts';
+
+const MIB = 1024 * 1024;
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-rtmp-metrics-'));
+  dirs.push(dir);
+  return dir;
+}
+
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+/** A /proc/<pid>/stat line (proc(5)) with the fields the monitor reads; the rest are filler. */
+function statLine(p: { pid: number; comm: string; ppid: number; utime: number; stime: number; start: number }): string {
+  const fields: (string | number)[] = [p.pid, `(${p.comm})`, 'S', p.ppid];
+  while (fields.length < 13) fields.push(fields.length); // fields 5..13
+  fields.push(p.utime, p.stime); // 14, 15
+  while (fields.length < 21) fields.push(0); // 16..21
+  fields.push(p.start); // 22
+  while (fields.length < 52) fields.push(0);
+  return fields.join(' ') + '\n';
+}
+
+interface FakeProc {
+  pid: number;
+  comm: string;
+  ppid: number;
+  utime: number;
+  stime: number;
+  start: number;
+  rssPages: number;
+}
+
+async function writeProc(root: string, uptime: number, procs: readonly FakeProc[]): Promise<void> {
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, 'uptime'), `${uptime.toFixed(2)} 12345.67\n`);
+  for (const p of procs) {
+    await mkdir(join(root, String(p.pid)));
+    await writeFile(join(root, String(p.pid), 'stat'), statLine(p));
+    await writeFile(join(root, String(p.pid), 'statm'), `99999 ${p.rssPages} 300 10 0 500 0\n`);
+  }
+  // Not a process, and a process whose stat vanished or is garbage: all ignored.
+  await mkdir(join(root, 'self'));
+  await mkdir(join(root, '4242'));
+  await mkdir(join(root, '4243'));
+  await writeFile(join(root, '4243', 'stat'), 'garbage\n');
+}
+
+describe('parseProcStat', () => {
+  test('counts fields from the last ")" so comm may hold spaces and parentheses', () => {
+    const line = statLine({ pid: 77, comm: 'ffmpeg (x) ) y', ppid: 5, utime: 123, stime: 45, start: 6789 });
+    assert.deepEqual(parseProcStat(line), { pid: 77, comm: 'ffmpeg (x) ) y', ppid: 5, cpuTicks: 168, startTicks: 6789 });
+  });
+
+  // The appliance targets Linux; procfs is a requirement there, so its absence fails.
+  test('reads a real line from this kernel', async () => {
+    const text = await (await import('node:fs/promises')).readFile('/proc/self/stat', 'utf8');
+    const stat = parseProcStat(text);
+    assert.ok(stat !== undefined);
+    assert.ok(stat.pid > 0 && stat.startTicks > 0);
+  });
+
+  test('rejects malformed lines', () => {
+    assert.equal(parseProcStat('garbage'), undefined);
+    assert.equal(parseProcStat('12 (x) S 1 2 3'), undefined);
+    assert.equal(parseProcStat('x (y) S 1 ' + '0 '.repeat(40)), undefined);
+  });
+});
+
+describe('SystemMonitor over a fake procfs', () => {
+  test('sums self and descendants exactly, diffs per process between samples', async () => {
+    const root = join(await tempDir(), 'proc');
+    const options = { procRoot: root, pid: 100, nvidiaSmi: false as const, drmRoot: join(root, 'no-drm'), cores: 4, pageSize: 4096, clockTicks: 100 };
+    // Self started at 900 s after boot; uptime 1000 s: the first sample covers 100 s.
+    await writeProc(root, 1000, [
+      { pid: 1, comm: 'init', ppid: 0, utime: 9_000_000, stime: 0, start: 1, rssPages: 77_777 },
+      { pid: 100, comm: 'node', ppid: 1, utime: 1000, stime: 500, start: 90_000, rssPages: 1000 },
+      { pid: 101, comm: 'ffmpeg ) (odd name', ppid: 100, utime: 2000, stime: 1000, start: 91_000, rssPages: 2000 },
+      { pid: 102, comm: 'sh -c', ppid: 101, utime: 400, stime: 100, start: 92_000, rssPages: 560 },
+      { pid: 200, comm: 'other', ppid: 1, utime: 50_000, stime: 0, start: 500, rssPages: 9999 },
+      { pid: 201, comm: 'other child', ppid: 200, utime: 50_000, stime: 0, start: 600, rssPages: 9999 },
+    ]);
+    const monitor = new SystemMonitor(options);
+    const first = await monitor.sample();
+    // (1500 + 3000 + 500) ticks = 50 s of CPU over 100 s.
+    assert.equal(first.cpuCorePercent, 50);
+    assert.equal(first.cpuPercent, 12.5);
+    assert.equal(first.memoryMb, ((1000 + 2000 + 560) * 4096) / MIB);
+    assert.equal(first.processes, 3);
+    assert.equal(first.gpuPercent, 0);
+
+    // 10 s later: self +200 ticks, 101 +600, pid 102 exited and was reused by a
+    // new child of 101 (50 ticks), and 103 is a new child of ours (100 ticks).
+    await writeProc(root, 1010, [
+      { pid: 1, comm: 'init', ppid: 0, utime: 9_100_000, stime: 0, start: 1, rssPages: 77_777 },
+      { pid: 100, comm: 'node', ppid: 1, utime: 1100, stime: 600, start: 90_000, rssPages: 1100 },
+      { pid: 101, comm: 'ffmpeg ) (odd name', ppid: 100, utime: 2500, stime: 1100, start: 91_000, rssPages: 2100 },
+      { pid: 102, comm: 'sh -c', ppid: 101, utime: 40, stime: 10, start: 100_500, rssPages: 30 },
+      { pid: 103, comm: 'ffmpeg', ppid: 100, utime: 90, stime: 10, start: 100_200, rssPages: 400 },
+      { pid: 200, comm: 'other', ppid: 1, utime: 60_000, stime: 0, start: 500, rssPages: 9999 },
+    ]);
+    const second = await monitor.sample();
+    // 200 + 600 + 50 + 100 = 950 ticks = 9.5 s over 10 s.
+    assert.equal(second.cpuCorePercent, 95);
+    assert.equal(second.cpuPercent, 23.75);
+    assert.equal(second.memoryMb, ((1100 + 2100 + 30 + 400) * 4096) / MIB);
+    assert.equal(second.processes, 4);
+  });
+
+  test('the whole-machine figure is capped at 100', async () => {
+    const root = join(await tempDir(), 'proc');
+    await writeProc(root, 10, [{ pid: 7, comm: 'node', ppid: 1, utime: 5000, stime: 0, start: 0, rssPages: 1 }]);
+    const monitor = new SystemMonitor({ procRoot: root, pid: 7, nvidiaSmi: false, drmRoot: false, cores: 2, pageSize: 4096, clockTicks: 100 });
+    const s = await monitor.sample();
+    assert.equal(s.cpuCorePercent, 500);
+    assert.equal(s.cpuPercent, 100);
+  });
+
+  test('without procfs it measures this process alone', async () => {
+    const monitor = new SystemMonitor({ procRoot: join(await tempDir(), 'absent'), nvidiaSmi: false, drmRoot: false });
+    const rss = process.memoryUsage.rss() / MIB;
+    const s = await monitor.sample();
+    assert.equal(s.processes, 1);
+    assert.ok(s.memoryMb > rss * 0.8 && s.memoryMb < rss * 1.25, `${s.memoryMb} vs ${rss}`);
+    assert.ok(s.cpuCorePercent > 0);
+  });
+});
+
+describe('SystemMonitor GPU', () => {
+  test('0 when nvidia-smi is off and there is no sysfs', async () => {
+    const monitor = new SystemMonitor({ nvidiaSmi: false, drmRoot: join(await tempDir(), 'none') });
+    assert.equal((await monitor.sample()).gpuPercent, 0);
+  });
+
+  test('averages gpu_busy_percent over the DRM cards', async () => {
+    const drm = await tempDir();
+    for (const [card, busy] of [['card0', '37\n'], ['card1', '41\n'], ['card0-DP-1', '99\n']] as const) {
+      await mkdir(join(drm, card, 'device'), { recursive: true });
+      await writeFile(join(drm, card, 'device', 'gpu_busy_percent'), busy);
+    }
+    await mkdir(join(drm, 'card2', 'device'), { recursive: true }); // no busy file: skipped
+    const monitor = new SystemMonitor({ nvidiaSmi: 'no-such-nvidia-smi-binary', drmRoot: drm });
+    assert.equal((await monitor.sample()).gpuPercent, 39);
+  });
+
+  test('averages nvidia-smi over GPUs, skipping [N/A]', async () => {
+    const dir = await tempDir();
+    const fake = join(dir, 'nvidia-smi');
+    await writeFile(fake, '#!/bin/sh\n[ "$1" = "--query-gpu=utilization.gpu" ] || exit 3\nprintf "20\\n[N/A]\\n45\\n"\n');
+    await chmod(fake, 0o755);
+    const monitor = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false });
+    assert.equal((await monitor.sample()).gpuPercent, 32.5);
+  });
+});
+
+describe('SystemMonitor on this machine (Linux)', () => {
+  test('a busy child raises cpuPercent; memory includes our own RSS', async () => {
+    const monitor = new SystemMonitor({ nvidiaSmi: false, drmRoot: false });
+    await monitor.sample();
+    await sleep(500);
+    const idle = await monitor.sample();
+
+    const child = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+    try {
+      await sleep(100);
+      const ownRss = process.memoryUsage.rss() / MIB;
+      const started = await monitor.sample();
+      assert.ok(started.processes >= 2, `processes ${started.processes}`);
+      assert.ok(started.memoryMb >= ownRss, `memory ${started.memoryMb} < own RSS ${ownRss}`);
+      await sleep(1500);
+      const busy = await monitor.sample();
+      // One core spinning: about 100 in the top convention.
+      assert.ok(busy.cpuCorePercent > idle.cpuCorePercent + 50, `busy ${busy.cpuCorePercent} vs idle ${idle.cpuCorePercent}`);
+      assert.ok(busy.cpuPercent > idle.cpuPercent, `busy ${busy.cpuPercent} vs idle ${idle.cpuPercent}`);
+      assert.ok(Math.abs(busy.cpuPercent - Math.min(100, busy.cpuCorePercent / (await import('node:os')).availableParallelism())) < 1e-9);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('concurrent calls share one measurement', async () => {
+    const monitor = new SystemMonitor({ nvidiaSmi: false, drmRoot: false });
+    const [a, b] = await Promise.all([monitor.sample(), monitor.sample()]);
+    assert.equal(a, b);
+  });
+});
