@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { parseResolution, type Config } from './config/index.ts';
 import { HttpServer } from './http/http-server.ts';
+import { createMetrics } from './metrics/prometheus.ts';
+import { SystemMonitor } from './metrics/system.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
 import { StreamRegistry } from './streams/registry.ts';
@@ -15,6 +17,8 @@ export interface RunningApp {
   /** Present when transcoding is enabled. */
   readonly transcoder: TranscodeManager | undefined;
   readonly http: HttpServer;
+  /** CPU, memory and GPU of the service and its ffmpeg children. */
+  readonly system: SystemMonitor;
   readonly httpAddress: AddressInfo;
   /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off). */
   readonly ffmpeg: FfmpegProbe | undefined;
@@ -93,6 +97,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     rtmp.on('session', (session) => manager.attach(session));
   }
   const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, log);
+  const system = new SystemMonitor();
+  http.route('/metrics', createMetrics({ registry, http, system }).handler);
   const httpAddress = await http.listen();
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
@@ -108,6 +114,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     transcoder,
     http,
     httpAddress,
+    system,
     close() {
       closing ??= (async () => {
         registry.drain();

@@ -74,6 +74,11 @@ describe('transcoding to HLS and DASH, served over HTTP', () => {
     assert.equal(mpd.type, 'application/dash+xml');
     const videoReps = [...mpd.body.matchAll(/<Representation[^>]*width="(\d+)"[^>]*height="(\d+)"/g)].map((m) => `${m[1]}x${m[2]}`);
     assert.deepEqual(videoReps, ['640x360']);
+    const metrics = await get(s, '/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.body, /^proxy_rtmp_active_streams 1$/m);
+    assert.match(metrics.body, /^proxy_rtmp_stream_input_bitrate_bps\{key="small"\} [1-9]/m);
+    assert.match(metrics.body, /^proxy_rtmp_stream_fps\{key="small"\} [1-9]/m);
     const probe = await ffprobeJson(['-show_entries', 'stream=codec_name,width,height', `http://127.0.0.1:${s.httpPort}/streams/small/master.m3u8`]);
     const video = probe.streams!.find((x) => x['codec_name'] === 'h264');
     assert.deepEqual([video?.['width'], video?.['height']], [640, 360]);
