@@ -1,0 +1,329 @@
+/**
+ * The one bridge between protobuf-es (generated code in src/gen) and
+ * @grpc/grpc-js. No other file imports both: services are written against
+ * {@link ServiceImpl} and {@link CallContext}, and the composition root hands
+ * the resulting {@link GrpcServiceBinding} to a grpc-js `Server`.
+ *
+ * A method is served at `/${service.typeName}/${method.name}` (gRPC over
+ * HTTP/2, "Path" in PROTOCOL-HTTP2.md), with messages in protobuf binary via
+ * `toBinary`/`fromBinary` of the method's input and output schemas.
+ *
+ * ```ts
+ * const binding = grpcService(ModuleService, {
+ *   async getStatus(_req, _call) { return { moduleName: 'proxy-rtmp', totalBytesIn: 1n }; },
+ *   …
+ * });
+ * server.addService(binding.definition, binding.implementation);
+ * ```
+ */
+import type { EventEmitter } from 'node:events';
+import {
+  status as grpcStatus,
+  Metadata,
+  type MethodDefinition,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageInitShape,
+  type MessageShape,
+} from '@bufbuild/protobuf';
+
+/** gRPC status codes (grpc/doc/statuscodes.md), so services need not import grpc-js. */
+export const GrpcCode = grpcStatus;
+
+/**
+ * An error that chooses its gRPC status. Any thrown value with a numeric
+ * `grpcCode` property is treated the same way; this class is a convenience.
+ */
+export class GrpcStatusError extends Error {
+  readonly grpcCode: number;
+  constructor(grpcCode: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.grpcCode = grpcCode;
+    this.name = 'GrpcStatusError';
+  }
+}
+
+/** What a handler may know about its call, without touching grpc-js. */
+export interface CallContext {
+  /** Aborted when the client cancels, the deadline passes, or the connection drops. */
+  readonly signal: AbortSignal;
+  /** The client's deadline, or undefined when it set none. */
+  readonly deadline: Date | undefined;
+  /** The peer address, as grpc-js reports it (e.g. `ipv4:127.0.0.1:51234`). */
+  readonly peer: string;
+  /** Request metadata value(s) for a header name (lower-case). */
+  metadata(name: string): string[];
+}
+
+type In<M extends Pick<DescMethod, 'input'>> = MessageShape<M['input']>;
+type Out<M extends Pick<DescMethod, 'output'>> = MessageInitShape<M['output']>;
+
+/**
+ * The handler for one method, chosen by its kind:
+ * - unary: `(req, call) => Promise<output init>`
+ * - server_streaming: `(req, call) => AsyncIterable<output init>`
+ * - client_streaming: `(reqs: AsyncIterable<input>, call) => Promise<output init>`
+ * - bidi_streaming: `(reqs: AsyncIterable<input>, call) => AsyncIterable<output init>`
+ *
+ * Output values are init shapes (plain objects; int64 fields as bigint) or
+ * messages made with `create()`.
+ */
+export type MethodImpl<M extends Pick<DescMethod, 'input' | 'output' | 'methodKind'>> =
+  M['methodKind'] extends 'unary'
+    ? (req: In<M>, call: CallContext) => Promise<Out<M>> | Out<M>
+    : M['methodKind'] extends 'server_streaming'
+      ? (req: In<M>, call: CallContext) => AsyncIterable<Out<M>>
+      : M['methodKind'] extends 'client_streaming'
+        ? (reqs: AsyncIterable<In<M>>, call: CallContext) => Promise<Out<M>>
+        : (reqs: AsyncIterable<In<M>>, call: CallContext) => AsyncIterable<Out<M>>;
+
+/** One handler per method of `S`, keyed by the method's generated `localName` (e.g. `getStatus`). */
+export type ServiceImpl<S extends DescService> = {
+  [K in keyof S['method']]: MethodImpl<S['method'][K]>;
+};
+
+/** What grpc-js `Server.addService` takes. */
+export interface GrpcServiceBinding {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+/**
+ * The grpc-js definition of a protobuf-es service, usable on both sides:
+ * servers (with {@link grpcService}) and clients (`makeGenericClientConstructor`,
+ * where requests may be init shapes and responses arrive as messages).
+ * Keys are the methods' `localName`s; `originalName` is the proto name.
+ */
+export function grpcDefinition(service: DescService): ServiceDefinition {
+  const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      originalName: method.name,
+      requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
+      responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+    };
+  }
+  return definition;
+}
+
+/**
+ * Binds an implementation of `service` for grpc-js. Every method must be
+ * implemented (a missing one throws here, not at call time). Handler errors
+ * become gRPC statuses through {@link toGrpcStatus}.
+ */
+export function grpcService<S extends DescService>(service: S, impl: ServiceImpl<S>): GrpcServiceBinding {
+  const implementation: UntypedServiceImplementation = {};
+  const handlers = impl as Record<string, unknown>;
+  for (const method of service.methods) {
+    const handler = handlers[method.localName];
+    if (typeof handler !== 'function') {
+      throw new TypeError(`grpcService: ${service.typeName} has no handler for ${method.localName}`);
+    }
+    implementation[method.localName] = bindHandler(method, handler.bind(impl) as AnyHandler);
+  }
+  return { definition: grpcDefinition(service), implementation };
+}
+
+/** A status for grpc-js: code, details and trailing metadata. */
+export interface GrpcStatusObject {
+  code: number;
+  details: string;
+  metadata: Metadata;
+}
+
+/**
+ * Maps a thrown value to a gRPC status: a numeric `grpcCode` is used as is;
+ * our errors (a `code` starting `ERR_`, see src/errors.ts) become INTERNAL with
+ * their message and the code in the `x-error-code` trailer; anything else is
+ * INTERNAL with a generic message, so stray internals do not leak to clients.
+ */
+export function toGrpcStatus(err: unknown): GrpcStatusObject {
+  const metadata = new Metadata();
+  if (isObject(err)) {
+    const message = typeof err['message'] === 'string' ? err['message'] : '';
+    const code = err['code'];
+    if (typeof code === 'string' && code.startsWith('ERR_')) metadata.set('x-error-code', code);
+    const grpcCode = err['grpcCode'];
+    if (typeof grpcCode === 'number' && Number.isInteger(grpcCode) && grpcCode >= 0 && grpcCode <= 16) {
+      return { code: grpcCode, details: message, metadata };
+    }
+    if (typeof code === 'string' && code.startsWith('ERR_')) {
+      return { code: grpcStatus.INTERNAL, details: message, metadata };
+    }
+  }
+  return { code: grpcStatus.INTERNAL, details: 'internal error', metadata };
+}
+
+type AnyHandler = (input: unknown, call: CallContext) => unknown;
+type AnyCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerReadableStream<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
+
+function serializer(schema: DescMessage): (value: unknown) => Buffer {
+  return (value) => {
+    const msg = create(schema, value as MessageInitShape<DescMessage>);
+    const bytes = toBinary(schema, msg);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(schema: DescMessage): (bytes: Buffer) => unknown {
+  return (bytes) => fromBinary(schema, bytes);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Builds the call context and ties its signal to grpc-js: `cancelled` fires on
+ * client cancel, on deadline expiry (grpc-js enforces it) and on a dropped
+ * connection; a timer at the deadline is a second guard. The returned
+ * `done()` releases the timer and listener.
+ */
+function contextFor(call: AnyCall): { ctx: CallContext; done: () => void } {
+  const controller = new AbortController();
+  const onCancel = () => controller.abort(new GrpcStatusError(grpcStatus.CANCELLED, 'call cancelled'));
+  const events: EventEmitter = call;
+  events.on('cancelled', onCancel);
+  if (call.cancelled) onCancel();
+  const raw = call.getDeadline();
+  const ms = raw instanceof Date ? raw.getTime() : raw;
+  const deadline = Number.isFinite(ms) ? new Date(ms) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline !== undefined) {
+    const expire = () => controller.abort(new GrpcStatusError(grpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'));
+    const left = deadline.getTime() - Date.now();
+    if (left <= 0) expire();
+    else {
+      timer = setTimeout(expire, left);
+      timer.unref();
+    }
+  }
+  const ctx: CallContext = {
+    signal: controller.signal,
+    deadline,
+    peer: call.getPeer(),
+    metadata: (name) => call.metadata.get(name).map((v) => (typeof v === 'string' ? v : v.toString('utf8'))),
+  };
+  return {
+    ctx,
+    done: () => {
+      if (timer !== undefined) clearTimeout(timer);
+      events.removeListener('cancelled', onCancel);
+    },
+  };
+}
+
+/** Writes each item of `items` to a grpc-js stream, honouring back-pressure and cancellation, then ends it. */
+async function pipeOut(
+  items: unknown,
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  ctx: CallContext,
+): Promise<void> {
+  if (!isAsyncIterable(items)) throw new TypeError('streaming handler must return an AsyncIterable');
+  for await (const item of items) {
+    if (ctx.signal.aborted) return;
+    if (!call.write(item)) {
+      await new Promise<void>((resolve) => {
+        const finish = (): void => {
+          call.removeListener('drain', finish);
+          ctx.signal.removeEventListener('abort', finish);
+          resolve();
+        };
+        call.once('drain', finish);
+        ctx.signal.addEventListener('abort', finish, { once: true });
+      });
+      if (ctx.signal.aborted) return;
+    }
+  }
+  if (!ctx.signal.aborted) call.end();
+}
+
+/**
+ * The request stream as an AsyncIterable. Node's default Readable iterator
+ * destroys the stream when the loop ends, which for a grpc-js duplex also kills
+ * the response side before the status is sent; this one leaves it open.
+ */
+function requests(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
+  return { [Symbol.asyncIterator]: () => call.iterator({ destroyOnReturn: false }) };
+}
+
+function failStream(call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, err: unknown) {
+  if (call.cancelled) return;
+  call.emit('error', toGrpcStatus(err));
+}
+
+function bindHandler(method: DescMethod, handler: AnyHandler): UntypedHandleCall {
+  switch (method.methodKind) {
+    case 'unary':
+      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const { ctx, done } = contextFor(call);
+        Promise.resolve()
+          .then(() => handler(call.request, ctx))
+          .then(
+            (res) => {
+              if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
+              else callback(null, res);
+            },
+            (err: unknown) => callback(toGrpcStatus(err)),
+          )
+          .finally(done);
+      };
+    case 'client_streaming':
+      return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const { ctx, done } = contextFor(call);
+        Promise.resolve()
+          .then(() => handler(requests(call), ctx))
+          .then(
+            (res) => {
+              if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
+              else callback(null, res);
+            },
+            (err: unknown) => callback(toGrpcStatus(err)),
+          )
+          .finally(done);
+      };
+    case 'server_streaming':
+      return (call: ServerWritableStream<unknown, unknown>) => {
+        const { ctx, done } = contextFor(call);
+        Promise.resolve()
+          .then(() => pipeOut(handler(call.request, ctx), call, ctx))
+          .catch((err: unknown) => failStream(call, err))
+          .finally(done);
+      };
+    case 'bidi_streaming':
+      return (call: ServerDuplexStream<unknown, unknown>) => {
+        const { ctx, done } = contextFor(call);
+        Promise.resolve()
+          .then(() => pipeOut(handler(requests(call), ctx), call, ctx))
+          .catch((err: unknown) => failStream(call, err))
+          .finally(done);
+      };
+  }
+}

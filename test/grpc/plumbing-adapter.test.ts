@@ -1,0 +1,190 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, Metadata, Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { ModuleService, type HealthCheckResponse, type MetricsResponse, type RoutesResponse, type StatusResponse } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
+import { GrpcCode, GrpcStatusError, grpcDefinition, grpcService, toGrpcStatus, type ServiceImpl } from '../../src/grpc/adapter.ts';
+import { ProxyRtmpError } from '../../src/errors.ts';
+
+/** Calls a unary method of a generic grpc-js client and resolves with the response. */
+function unary<T>(client: Client, name: string, req: unknown, deadline?: Date): Promise<T> {
+  const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[name];
+  assert.ok(fn, `client has ${name}`);
+  return new Promise((resolve, reject) => {
+    fn.call(client, req, new Metadata(), deadline ? { deadline } : {}, (err: ServiceError | null, res: T) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+describe('grpc adapter: ModuleService round trip', () => {
+  const server = new Server();
+  let client: Client;
+  let mode: 'ok' | 'not-found' | 'ours' | 'stray' | 'slow' = 'ok';
+  let slowAborted: Promise<unknown> | undefined;
+
+  const impl: ServiceImpl<typeof ModuleService> = {
+    async getStatus(_req, _call) {
+      if (mode === 'not-found') throw new GrpcStatusError(GrpcCode.NOT_FOUND, 'no such module');
+      if (mode === 'ours') throw new ProxyRtmpError('ERR_TEST_BROKEN', 'the widget broke');
+      if (mode === 'stray') throw new Error('secret internals');
+      if (mode === 'slow') {
+        return new Promise((_resolve, reject) => {
+          slowAborted = new Promise((seen) => _call.signal.addEventListener('abort', () => seen(_call.signal.reason)));
+          _call.signal.addEventListener('abort', () => reject(_call.signal.reason));
+        });
+      }
+      return {
+        moduleName: 'proxy-rtmp',
+        version: '1.0.0',
+        status: 'running',
+        activeStreams: 2,
+        totalBytesIn: 9_007_199_254_740_993n,
+        totalBytesOut: 42n,
+        uptime: '1h2m3s',
+      };
+    },
+    async getRoutes() {
+      return {
+        routes: [
+          {
+            streamKey: 'live/cam1',
+            source: 'rtmp://10.0.0.5',
+            status: 'live',
+            encoder: 'libx264',
+            inputBitrate: 4500,
+            inputResolution: 1080,
+            bytesProcessed: 123_456_789_012n,
+            profiles: [{ name: '720p', codec: 'h264', bitrate: 2500, resolution: 720, status: 'running' }],
+          },
+        ],
+      };
+    },
+    async getMetrics() {
+      return { cpuPercent: 37, gpuPercent: 0, memoryMb: 512, streams: [{ streamKey: 'live/cam1', fps: 29.5, duration: 61.25, droppedFrames: 3, encoderSpeed: 1 }] };
+    },
+    async healthCheck() {
+      return { status: 'healthy', message: 'all good', responseTimeMs: 1, errors: ['none', 'really'] };
+    },
+  };
+
+  before(async () => {
+    const binding = grpcService(ModuleService, impl);
+    server.addService(binding.definition, binding.implementation);
+    const port = await listen(server);
+    const Ctor = makeGenericClientConstructor(grpcDefinition(ModuleService), 'ModuleService');
+    client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure());
+  });
+  after(() => {
+    client.close();
+    server.forceShutdown();
+  });
+
+  it('serves methods at /package.Service/Method', () => {
+    const def = grpcDefinition(ModuleService);
+    assert.equal(def['getStatus']?.path, '/marchproxy.module.v1.ModuleService/GetStatus');
+    assert.equal(def['healthCheck']?.path, '/marchproxy.module.v1.ModuleService/HealthCheck');
+    assert.equal(def['getStatus']?.responseStream, false);
+  });
+
+  it('GetStatus round-trips, int64 as bigint', async () => {
+    mode = 'ok';
+    const res = await unary<StatusResponse>(client, 'getStatus', {});
+    assert.equal(res.$typeName, 'marchproxy.module.v1.StatusResponse');
+    assert.equal(res.moduleName, 'proxy-rtmp');
+    assert.equal(res.version, '1.0.0');
+    assert.equal(res.status, 'running');
+    assert.equal(res.activeStreams, 2);
+    assert.equal(res.totalBytesIn, 9_007_199_254_740_993n);
+    assert.equal(res.totalBytesOut, 42n);
+    assert.equal(res.uptime, '1h2m3s');
+  });
+
+  it('GetRoutes round-trips nested repeated messages', async () => {
+    const res = await unary<RoutesResponse>(client, 'getRoutes', {});
+    assert.equal(res.routes.length, 1);
+    const route = res.routes[0];
+    assert.ok(route);
+    assert.equal(route.streamKey, 'live/cam1');
+    assert.equal(route.inputBitrate, 4500);
+    assert.equal(route.bytesProcessed, 123_456_789_012n);
+    assert.deepEqual(
+      route.profiles.map((p) => [p.name, p.codec, p.bitrate, p.resolution, p.status]),
+      [['720p', 'h264', 2500, 720, 'running']],
+    );
+  });
+
+  it('GetMetrics round-trips floats (as float32)', async () => {
+    const res = await unary<MetricsResponse>(client, 'getMetrics', {});
+    assert.equal(res.cpuPercent, 37);
+    assert.equal(res.memoryMb, 512);
+    const s = res.streams[0];
+    assert.ok(s);
+    assert.equal(s.fps, Math.fround(29.5));
+    assert.equal(s.duration, 61.25);
+    assert.equal(s.droppedFrames, 3);
+  });
+
+  it('HealthCheck round-trips repeated strings', async () => {
+    const res = await unary<HealthCheckResponse>(client, 'healthCheck', {});
+    assert.equal(res.status, 'healthy');
+    assert.equal(res.message, 'all good');
+    assert.equal(res.responseTimeMs, 1);
+    assert.deepEqual(res.errors, ['none', 'really']);
+  });
+
+  it('an error with grpcCode NOT_FOUND surfaces as status 5', async () => {
+    mode = 'not-found';
+    await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
+      assert.equal(err.code, 5);
+      assert.equal(err.details, 'no such module');
+      return true;
+    });
+  });
+
+  it('our ERR_ errors become INTERNAL with message and x-error-code trailer', async () => {
+    mode = 'ours';
+    await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.INTERNAL);
+      assert.equal(err.details, 'the widget broke');
+      assert.deepEqual(err.metadata.get('x-error-code'), ['ERR_TEST_BROKEN']);
+      return true;
+    });
+  });
+
+  it('other errors become INTERNAL without leaking their message', async () => {
+    mode = 'stray';
+    await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.INTERNAL);
+      assert.equal(err.details, 'internal error');
+      return true;
+    });
+  });
+
+  it('a passed deadline aborts the handler signal and fails DEADLINE_EXCEEDED', async () => {
+    mode = 'slow';
+    await assert.rejects(unary(client, 'getStatus', {}, new Date(Date.now() + 150)), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.DEADLINE_EXCEEDED);
+      return true;
+    });
+    assert.ok(slowAborted);
+    const reason = await slowAborted;
+    assert.ok(reason instanceof GrpcStatusError);
+  });
+
+  it('rejects an implementation missing a method', () => {
+    const partial = { ...impl } as Partial<typeof impl>;
+    delete partial.healthCheck;
+    assert.throws(() => grpcService(ModuleService, partial as typeof impl), /no handler for healthCheck/);
+  });
+
+  it('toGrpcStatus ignores out-of-range grpcCode', () => {
+    assert.equal(toGrpcStatus({ grpcCode: 99, message: 'x' }).code, GrpcCode.INTERNAL);
+    assert.equal(toGrpcStatus('nope').code, GrpcCode.INTERNAL);
+  });
+});
