@@ -1,5 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { parseResolution, type Config } from './config/index.ts';
+import pkg from '../package.json' with { type: 'json' };
+import { GrpcServer } from './grpc/grpc-server.ts';
+import { ModuleServiceHandlers } from './grpc/module-service.ts';
 import { HttpServer } from './http/http-server.ts';
 import { createMetrics } from './metrics/prometheus.ts';
 import { SystemMonitor } from './metrics/system.ts';
@@ -19,6 +22,8 @@ export interface RunningApp {
   readonly http: HttpServer;
   /** CPU, memory and GPU of the service and its ffmpeg children. */
   readonly system: SystemMonitor;
+  readonly grpc: GrpcServer;
+  readonly grpcPort: number;
   readonly httpAddress: AddressInfo;
   /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off). */
   readonly ffmpeg: FfmpegProbe | undefined;
@@ -102,6 +107,20 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const httpAddress = await http.listen();
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
+  const handlers = new ModuleServiceHandlers({
+    version: pkg.version,
+    startedAt,
+    streams: () => registry.list(),
+    totals: () => ({ bytesIn: registry.totalBytesIn, bytesOut: registry.totalBytesOut + http.stats.bytesOut }),
+    rtmpListening: () => rtmp.listening,
+    ffmpegUsable: () => ffmpeg === undefined || ffmpeg.ok,
+    draining: () => closing !== undefined,
+    system: () => system.sample(),
+    outputDir: transcoder?.root,
+  });
+  const grpc = new GrpcServer({ host: config.grpc.host, port: config.grpc.port }, handlers, log);
+  const grpcPort = await grpc.listen();
+  grpc.setReady();
   return {
     ffmpeg,
     startedAt,
@@ -115,12 +134,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     http,
     httpAddress,
     system,
+    grpc,
+    grpcPort,
     close() {
       closing ??= (async () => {
+        // Load balancers see NOT_SERVING first, then new publishes are refused, then we stop.
+        grpc.drain();
         registry.drain();
+        await new Promise((r) => setTimeout(r, config.grpc.drainGraceMs));
         await rtmp.close();
         await transcoder?.close();
-        await http.close();
+        await Promise.all([http.close(), grpc.close()]);
         log.info('stopped');
       })();
       return closing;

@@ -164,7 +164,7 @@ export const configSchema = z.strictObject({
     maxBacklogBytes: integer(65536),
     diskQuotaMb: integer(0),
   }),
-  grpc: z.strictObject({ host: host(), port: port() }),
+  grpc: z.strictObject({ host: host(), port: port(), drainGraceMs: integer(0, 600_000) }),
   http: z.strictObject({ host: host(), port: port() }),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).describe(`one of ${LOG_LEVELS.join(', ')}`),
@@ -335,6 +335,11 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
   },
   'grpc.host': { env: 'RTMP_GRPC_HOST', kind: 'string', description: 'Address the gRPC ModuleService binds to' },
   'grpc.port': { env: 'RTMP_GRPC_PORT', kind: 'integer', description: 'TCP port of the gRPC ModuleService' },
+  'grpc.drainGraceMs': {
+    env: 'RTMP_DRAIN_GRACE_MS',
+    kind: 'integer',
+    description: 'On SIGTERM: time between health turning NOT_SERVING (new publishes refused) and the stop',
+  },
   'http.host': { env: 'RTMP_HTTP_HOST', kind: 'string', description: 'Address the HLS/DASH HTTP server binds to' },
   'http.port': { env: 'RTMP_HTTP_PORT', kind: 'integer', description: 'TCP port of the HLS/DASH HTTP server' },
   'log.level': {
@@ -448,7 +453,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       maxBacklogBytes: 8 * 1024 * 1024,
       diskQuotaMb: 0,
     },
-    grpc: { host: '0.0.0.0', port: 50053 },
+    grpc: { host: '0.0.0.0', port: 50053, drainGraceMs: 2000 },
     http: { host: '0.0.0.0', port: 8080 },
     log: { level: 'info', format: 'auto' },
   } satisfies z.input<typeof configSchema>),

@@ -25,7 +25,7 @@ describe('esbuild bundle', () => {
     // Run from another directory with a bare PATH: the bundle needs nothing from the checkout.
     const child = spawn(process.execPath, [out], {
       cwd: tmpdir(),
-      env: { PATH: '/usr/bin:/bin', RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
+      env: { PATH: '/usr/bin:/bin', RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_GRPC_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

@@ -278,7 +278,7 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
       maxBacklogBytes: fc.integer({ min: 65536, max: Number.MAX_SAFE_INTEGER }),
       diskQuotaMb: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
     }),
-    grpc: record({ host, port }),
+    grpc: record({ host, port, drainGraceMs: fc.integer({ min: 0, max: 600_000 }) }),
     http: record({ host, port }),
     log: record({ level: fc.constantFrom(...LOG_LEVELS), format: fc.constantFrom(...LOG_FORMATS) }),
   });

@@ -67,7 +67,7 @@ describe('the proxy-rtmp process', () => {
   test('JSON logs off a TTY; SIGTERM ends publishers cleanly and exits 0', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, MAIN, {
-      env: { ...process.env, RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
+      env: { ...process.env, RTMP_HOST: '127.0.0.1', RTMP_PORT: String(port), RTMP_HTTP_PORT: '0', RTMP_GRPC_PORT: '0', RTMP_OUTPUT_DIR: tempOutputDir() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
