@@ -279,36 +279,33 @@ function failStream(call: ServerWritableStream<unknown, unknown> | ServerDuplexS
   call.emit('error', toGrpcStatus(err));
 }
 
+/** Runs a handler that answers with one message (unary, client streaming) and reports its outcome. */
+function answerOnce(
+  call: Parameters<typeof contextFor>[0],
+  callback: sendUnaryData<unknown>,
+  run: (ctx: CallContext) => unknown,
+): void {
+  const { ctx, done } = contextFor(call);
+  Promise.resolve()
+    .then(() => run(ctx))
+    .then(
+      (res) => {
+        if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
+        else callback(null, res);
+      },
+      (err: unknown) => callback(toGrpcStatus(err)),
+    )
+    .finally(done);
+}
+
 function bindHandler(method: DescMethod, handler: AnyHandler): UntypedHandleCall {
   switch (method.methodKind) {
     case 'unary':
-      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const { ctx, done } = contextFor(call);
-        Promise.resolve()
-          .then(() => handler(call.request, ctx))
-          .then(
-            (res) => {
-              if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
-              else callback(null, res);
-            },
-            (err: unknown) => callback(toGrpcStatus(err)),
-          )
-          .finally(done);
-      };
+      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+        answerOnce(call, callback, (ctx) => handler(call.request, ctx));
     case 'client_streaming':
-      return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const { ctx, done } = contextFor(call);
-        Promise.resolve()
-          .then(() => handler(requests(call), ctx))
-          .then(
-            (res) => {
-              if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
-              else callback(null, res);
-            },
-            (err: unknown) => callback(toGrpcStatus(err)),
-          )
-          .finally(done);
-      };
+      return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+        answerOnce(call, callback, (ctx) => handler(requests(call), ctx));
     case 'server_streaming':
       return (call: ServerWritableStream<unknown, unknown>) => {
         const { ctx, done } = contextFor(call);
