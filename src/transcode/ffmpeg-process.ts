@@ -92,7 +92,9 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
       for (const line of lines) this.#stderrLine(line.trimEnd());
     });
     child.once('error', (err) => this.#finish('spawn-failed', null, null, `cannot start ${this.#options.binary}: ${err.message}`));
-    child.once('exit', (code, signal) => {
+    // 'close' (not 'exit'): it comes after stderr has been read to the end, so the reason is complete.
+    child.once('close', (code, signal) => {
+      if (pending.length > 0) this.#stderrLine(pending.trimEnd());
       if (this.#suppressed > 0) this.#log.warn({ suppressed: this.#suppressed }, 'ffmpeg stderr lines not logged (rate limit)');
       const kind: FfmpegExitKind = this.#stopping ? 'stopped' : 'died';
       this.#finish(kind, code, signal, this.#tail.join(' | ') || `exit code ${code} signal ${signal}`);
