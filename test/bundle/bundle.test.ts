@@ -35,7 +35,7 @@ describe('esbuild bundle', () => {
       await waitUntil(() => log.includes('RTMP listening'), `bundle to listen: ${log}`);
       const { client, streamId } = await TestRtmpClient.connected(port);
       assert.equal((await client.publish(streamId, 'bundled')).code, 'NetStream.Publish.Start');
-      const exited = once(child, 'exit');
+      const exited = once(child, 'close');
       child.kill('SIGTERM');
       assert.equal((await exited)[0], 0, log);
     } finally {

@@ -122,7 +122,7 @@ describe('grpc.health.v1 for load balancers', () => {
     });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = once(child, 'exit');
+    const exited = once(child, 'close');
     try {
       await waitUntil(() => log.includes('gRPC listening'), 'gRPC to listen', 20_000);
       const health = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure());

@@ -73,7 +73,7 @@ describe('the proxy-rtmp process', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = once(child, 'exit');
+    const exited = once(child, 'close');
     try {
       await waitUntil(() => out.includes('RTMP listening'), `the server to listen (${out})`, 20_000);
       const { client, streamId } = await TestRtmpClient.connected(port);

@@ -28,7 +28,8 @@ function track(child: ChildProcess): Publisher {
       if (eq > 0) progress.set(line.slice(0, eq), line.slice(eq + 1).trim());
     }
   });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close', not 'exit': by then stdout and stderr have been read to the end.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return { child, stderr: () => err, progress, exited, kill: (s = 'SIGKILL') => void child.kill(s) };
 }
 

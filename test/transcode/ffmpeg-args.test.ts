@@ -201,7 +201,7 @@ describe('buildFfmpegArgs with real ffmpeg', { skip: hasFfmpeg ? false : 'ffmpeg
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const [code] = (await once(child, 'close')) as [number | null]; // after stdout/stderr end
     assert.equal(code, 0, `${cmd} failed:\n${out}`);
     return out;
   }
