@@ -8,6 +8,14 @@ import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
+/** An executable 'ffmpeg' that prints `message` on stderr and exits 1. */
+function fakeFfmpeg(message: string): string {
+  const fake = join(mkdtempSync(join(tmpdir(), 'fake-ffmpeg-')), 'ffmpeg');
+  writeFileSync(fake, `#!/bin/sh\necho "${message}" >&2\nexit 1\n`);
+  chmodSync(fake, 0o755);
+  return fake;
+}
+
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 describe('transcoding faults never disturb ingest', () => {
@@ -22,10 +30,7 @@ describe('transcoding faults never disturb ingest', () => {
   }
 
   test('an ffmpeg that keeps dying: restarts with backoff, then the stream is marked error; ingest goes on', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fake-ffmpeg-'));
-    const fake = join(dir, 'ffmpeg');
-    writeFileSync(fake, '#!/bin/sh\necho "fake ffmpeg: Conversion failed!" >&2\nexit 1\n');
-    chmodSync(fake, 0o755);
+    const fake = fakeFfmpeg('fake ffmpeg: Conversion failed!');
     const s = await server({ RTMP_FFMPEG_PATH: fake });
     const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/doomed`, { seconds: 20 });
     await waitUntil(() => s.registry.get('doomed')?.transcode?.status === 'error', 'the stream to be marked error', 20_000);
@@ -101,10 +106,7 @@ describe('transcoding faults never disturb ingest', () => {
   });
 
   test('a full disk (ENOSPC from ffmpeg) stops that stream at once, with no restart loop', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fake-ffmpeg-'));
-    const fake = join(dir, 'ffmpeg');
-    writeFileSync(fake, '#!/bin/sh\necho "[dash @ 0x1] failed to open chunk-0-00003.m4s: No space left on device" >&2\nexit 1\n');
-    chmodSync(fake, 0o755);
+    const fake = fakeFfmpeg('[dash @ 0x1] failed to open chunk-0-00003.m4s: No space left on device');
     const s = await server({ RTMP_FFMPEG_PATH: fake });
     const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/full`, { seconds: 10 });
     await waitUntil(() => s.registry.get('full')?.transcode?.status === 'error', 'error status');
