@@ -76,8 +76,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const outputRoot = resolveOutputRoot(config.transcode.outputDir);
   let ffmpeg: FfmpegProbe | undefined;
   if (config.transcode.enabled) {
-    const ffmpegPath = config.transcode.ffmpegPath || process.env['FFMPEG_PATH'] || 'ffmpeg';
-    const why = config.transcode.ffmpegPath ? 'transcode.ffmpegPath' : process.env['FFMPEG_PATH'] ? 'FFMPEG_PATH' : 'PATH';
+    const ffmpegPath = config.ffmpeg.path || process.env['FFMPEG_PATH'] || 'ffmpeg';
+    const why = config.ffmpeg.path ? 'ffmpeg.path' : process.env['FFMPEG_PATH'] ? 'FFMPEG_PATH' : 'PATH';
     ffmpeg = await probeFfmpeg(ffmpegPath);
     if (ffmpeg.ok) log.info({ ffmpeg: ffmpegPath, from: why, version: ffmpeg.version }, 'ffmpeg found');
     else log.error({ ffmpeg: ffmpegPath, from: why, err: ffmpeg.error }, 'no usable ffmpeg: streams are ingested but not transcoded');

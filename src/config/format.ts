@@ -36,6 +36,7 @@ function value(value: unknown, indent: string): string {
 /** A default as the comment shows it: a list of named items by its names (the full list is in the file). */
 function summary(value: unknown): string {
   if (!Array.isArray(value)) return scalar(value);
+  if (value.length === 0) return '[] (none)';
   const names = value.map((item: unknown) => (item as { name?: unknown } | null)?.name);
   if (names.every((name) => typeof name === 'string')) return names.join(', ');
   return JSON.stringify(value);

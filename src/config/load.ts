@@ -13,6 +13,7 @@ import {
   CONFIG_KEYS,
   DEFAULT_CONFIG,
   FIELDS,
+  HIDDEN_VALUE,
   SECTIONS,
   configSchema,
   deepFreeze,
@@ -105,6 +106,7 @@ function setLeaf(
     draft[section][leaf] = result.data;
     return;
   }
+  if (FIELDS[key].secret === true) shown = HIDDEN_VALUE;
   const issues = result?.error.issues ?? [];
   const nested = issues.filter((issue) => issue.path.length > 0);
   const messages = new Set<string>();
@@ -124,7 +126,7 @@ function setLeaf(
     } else {
       const part = valueAt(value, issue.path);
       const expected = issue.code === 'custom' ? issue.message : (innerSchema(key, issue.path)?.description ?? issue.message);
-      const got = part === undefined ? 'nothing (the key is missing)' : show(part);
+      const got = part === undefined ? 'nothing (the key is missing)' : FIELDS[key].secret === true ? HIDDEN_VALUE : show(part);
       messages.add(`${where} (${sourceOf(issue.path)}): expected ${expected}, got ${got}`);
     }
   }

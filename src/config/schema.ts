@@ -64,6 +64,11 @@ const resolution = () =>
     })
     .describe(RESOLUTION_EXPECTED);
 
+/** `ffmpeg.encoder`: `auto` proves each candidate by a test encode at start-up. */
+export const ENCODER_MODES = ['auto', 'x264', 'nvenc', 'qsv', 'vaapi'] as const;
+/** A configured publish key: the key itself, or `sha256:` and its hex digest. */
+const STREAM_KEY_OR_HASH = /^(?:[A-Za-z0-9_.-]{1,128}|sha256:[0-9a-f]{64})$/;
+
 /** Most renditions one stream may be transcoded into. */
 export const MAX_LADDER_RUNGS = 8;
 /** Widest rung (8K). */
@@ -147,11 +152,12 @@ export const configSchema = z.strictObject({
     maxBitrateMbps: z.number().positive().describe('a number greater than 0'),
     maxResolution: resolution(),
     bitrateWindowMs: integer(1000, MAX_TIMER_MS),
+    maxConnectionsPerAddress: integer(0),
+    connectionsPerMinutePerAddress: integer(0),
   }),
   transcode: z.strictObject({
     enabled: z.boolean().describe('true or false'),
     outputDir: z.string().max(4096).describe("an absolute directory path, or '' for the default"),
-    ffmpegPath: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
     ladder: ladder(),
     preset: z
       .string()
@@ -164,6 +170,70 @@ export const configSchema = z.strictObject({
     maxBacklogBytes: integer(65536),
     diskQuotaMb: integer(0),
   }),
+  ffmpeg: z.strictObject({
+    path: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
+    encoder: z.enum(ENCODER_MODES).describe(`one of ${ENCODER_MODES.join(', ')}`),
+    vaapiDevice: z
+      .string()
+      .max(4096)
+      .regex(/^(|\/\S*)$/)
+      .describe("an absolute device path such as /dev/dri/renderD128, or '' to try every /dev/dri/renderD*"),
+    cacheDir: z
+      .string()
+      .max(4096)
+      .regex(/^(|\/.*)$/)
+      .describe("an absolute directory path, or '' for the default"),
+    probeTimeoutMs: integer(1000, 120_000),
+  }),
+  auth: z
+    .strictObject({
+      enabled: z.boolean().describe('true or false'),
+      keys: z
+        .array(
+          z
+            .string()
+            .regex(STREAM_KEY_OR_HASH)
+            .describe("a stream key (1 to 128 characters from A-Z, a-z, 0-9, '_', '-', '.') or 'sha256:' and 64 hex digits"),
+        )
+        .max(10_000)
+        .describe("a list of stream keys, each a key or 'sha256:' followed by its 64-hex-digit SHA-256"),
+      secrets: z
+        .array(z.string().min(16).max(1024).describe('a secret of 16 to 1024 characters'))
+        .max(2)
+        .describe('a list of at most 2 secrets of 16 to 1024 characters each (the current one first)'),
+      signedUrlMaxTtlSeconds: integer(1, 10 * 365 * 86400),
+      webhookUrl: z
+        .string()
+        .max(4096)
+        .regex(/^(|https?:\/\/\S+)$/)
+        .describe("an http:// or https:// URL, or '' for no webhook"),
+      webhookSecret: z
+        .string()
+        .max(1024)
+        .refine((v) => v === '' || v.length >= 16)
+        .describe("a secret of 16 to 1024 characters, or '' to sign webhook requests with the first of auth.secrets"),
+      webhookTimeoutMs: integer(100, 60_000),
+      webhookFailOpen: z.boolean().describe('true or false'),
+      playback: z.boolean().describe('true or false'),
+    })
+    .superRefine((auth, ctx) => {
+      if (auth.enabled && auth.keys.length === 0 && auth.secrets.length === 0 && auth.webhookUrl === '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['enabled'],
+          input: auth.enabled,
+          message: 'false, or at least one of auth.keys, auth.secrets or auth.webhookUrl set (nothing could ever publish)',
+        });
+      }
+      if (auth.playback && auth.secrets.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['playback'],
+          input: auth.playback,
+          message: 'false, or auth.secrets set (signed playback URLs need a secret)',
+        });
+      }
+    }),
   grpc: z.strictObject({ host: host(), port: port(), drainGraceMs: integer(0, 600_000) }),
   http: z.strictObject({ host: host(), port: port() }),
   log: z.strictObject({
@@ -185,6 +255,10 @@ export type LimitsConfig = Config['limits'];
 export type TranscodeConfig = Config['transcode'];
 /** One rung of `transcode.ladder`; assignable to `Rung` of `src/transcode/ladder.ts`. */
 export type RungConfig = TranscodeConfig['ladder'][number];
+/** The `ffmpeg` section: which binary runs and which encoder it uses. */
+export type FfmpegConfig = Config['ffmpeg'];
+/** The `auth` section: publish and playback authentication. */
+export type AuthConfig = Config['auth'];
 /** The `grpc` section. */
 export type GrpcConfig = Config['grpc'];
 /** The `http` section. */
@@ -208,13 +282,20 @@ export interface FieldInfo {
   readonly description: string;
   /** How the environment string is parsed before validation. */
   readonly kind: EnvKind;
+  /** Keys, tokens and secrets: error messages never show the value. */
+  readonly secret?: boolean;
 }
+
+/** What an error message shows in place of a secret value. */
+export const HIDDEN_VALUE = '(hidden)';
 
 /** One line per section, written above it in the config file. */
 export const SECTION_DESCRIPTIONS: Readonly<Record<SectionName, string>> = {
   rtmp: 'RTMP ingest listener and per-connection protocol limits.',
   limits: 'Admission limits applied to every publisher.',
   transcode: 'Adaptive-bitrate transcoding of every published stream into HLS and DASH.',
+  ffmpeg: 'The ffmpeg binary and the video encoder it runs.',
+  auth: 'Publish and playback authentication (off by default).',
   grpc: 'gRPC ModuleService endpoint.',
   http: 'HTTP endpoint serving the HLS/DASH outputs.',
   log: 'Logging.',
@@ -285,6 +366,16 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'integer',
     description: 'How long the bitrate may stay over the limit, in ms',
   },
+  'limits.maxConnectionsPerAddress': {
+    env: 'RTMP_MAX_CONNECTIONS_PER_ADDRESS',
+    kind: 'integer',
+    description: 'Most RTMP connections open at once from one client address (0: no cap)',
+  },
+  'limits.connectionsPerMinutePerAddress': {
+    env: 'RTMP_CONNECTIONS_PER_MINUTE',
+    kind: 'integer',
+    description: 'Most new RTMP connections per minute from one client address (0: no limit)',
+  },
   'transcode.enabled': {
     env: 'RTMP_TRANSCODE',
     kind: 'boolean',
@@ -295,11 +386,6 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'string',
     description:
       "Where HLS/DASH output is written; '' means $RUNTIME_DIRECTORY/streams under systemd (a tmpfs), else <tmpdir>/proxy-rtmp",
-  },
-  'transcode.ffmpegPath': {
-    env: 'RTMP_FFMPEG_PATH',
-    kind: 'string',
-    description: "ffmpeg binary; '' tries FFMPEG_PATH, then ffmpeg on PATH",
   },
   'transcode.ladder': {
     env: 'RTMP_LADDER',
@@ -332,6 +418,82 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     env: 'RTMP_DISK_QUOTA_MB',
     kind: 'integer',
     description: 'Total size of the HLS/DASH output above which new streams are not transcoded (0: no quota)',
+  },
+  'ffmpeg.path': {
+    env: 'RTMP_FFMPEG_PATH',
+    kind: 'string',
+    description:
+      "ffmpeg binary; '' tries FFMPEG_PATH, then the one carried in the executable, then ffmpeg-static, then ffmpeg on PATH",
+  },
+  'ffmpeg.encoder': {
+    env: 'RTMP_ENCODER',
+    kind: 'string',
+    description:
+      'Video encoder: auto proves nvenc, qsv, vaapi, then x264 by a test encode at start; a forced one that fails stops start-up',
+  },
+  'ffmpeg.vaapiDevice': {
+    env: 'RTMP_VAAPI_DEVICE',
+    kind: 'string',
+    description: "VAAPI render node; '' tries every /dev/dri/renderD*",
+  },
+  'ffmpeg.cacheDir': {
+    env: 'RTMP_CACHE_DIR',
+    kind: 'string',
+    description:
+      "Where the carried ffmpeg is unpacked; '' means $CACHE_DIRECTORY under systemd, else $XDG_CACHE_HOME/proxy-rtmp or ~/.cache/proxy-rtmp",
+  },
+  'ffmpeg.probeTimeoutMs': {
+    env: 'RTMP_ENCODER_PROBE_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Time allowed for each test encode at start-up, in ms',
+  },
+  'auth.enabled': {
+    env: 'RTMP_AUTH',
+    kind: 'boolean',
+    description: 'Require publishers to authenticate (a listed key, a signed URL or the webhook)',
+  },
+  'auth.keys': {
+    env: 'RTMP_AUTH_KEYS',
+    kind: 'json',
+    secret: true,
+    description: "Stream keys allowed to publish, each the key or 'sha256:<hex>'; RTMP_AUTH_KEYS takes a JSON list",
+  },
+  'auth.secrets': {
+    env: 'RTMP_AUTH_SECRETS',
+    kind: 'json',
+    secret: true,
+    description: 'HMAC secrets for signed URLs, current first, at most 2 (for rotation); RTMP_AUTH_SECRETS takes a JSON list',
+  },
+  'auth.signedUrlMaxTtlSeconds': {
+    env: 'RTMP_AUTH_MAX_TTL_SECONDS',
+    kind: 'integer',
+    description: 'Signed URLs expiring further ahead than this are refused',
+  },
+  'auth.webhookUrl': {
+    env: 'RTMP_AUTH_WEBHOOK_URL',
+    kind: 'string',
+    description: "URL POSTed on every publish; a 2xx answer allows it ('' for no webhook)",
+  },
+  'auth.webhookSecret': {
+    env: 'RTMP_AUTH_WEBHOOK_SECRET',
+    kind: 'string',
+    secret: true,
+    description: "Secret signing the webhook request body; '' uses the first of auth.secrets",
+  },
+  'auth.webhookTimeoutMs': {
+    env: 'RTMP_AUTH_WEBHOOK_TIMEOUT_MS',
+    kind: 'integer',
+    description: 'Time allowed for the webhook to answer, in ms',
+  },
+  'auth.webhookFailOpen': {
+    env: 'RTMP_AUTH_WEBHOOK_FAIL_OPEN',
+    kind: 'boolean',
+    description: 'When the webhook times out or cannot be reached: true allows the publish, false refuses it',
+  },
+  'auth.playback': {
+    env: 'RTMP_AUTH_PLAYBACK',
+    kind: 'boolean',
+    description: 'Require signed URLs for HLS and DASH playback',
   },
   'grpc.host': { env: 'RTMP_GRPC_HOST', kind: 'string', description: 'Address the gRPC ModuleService binds to' },
   'grpc.port': { env: 'RTMP_GRPC_PORT', kind: 'integer', description: 'TCP port of the gRPC ModuleService' },
@@ -433,11 +595,12 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       maxBitrateMbps: 10,
       maxResolution: '1080p',
       bitrateWindowMs: 5000,
+      maxConnectionsPerAddress: 0,
+      connectionsPerMinutePerAddress: 0,
     },
     transcode: {
       enabled: true,
       outputDir: '',
-      ffmpegPath: '',
       // Same as DEFAULT_LADDER in src/transcode/ladder.ts (a test keeps them equal).
       ladder: [
         { name: '1080p', width: 1920, height: 1080, bitrateKbps: 5000, fps: 30, codec: 'h264' },
@@ -452,6 +615,18 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       lingerSeconds: 30,
       maxBacklogBytes: 8 * 1024 * 1024,
       diskQuotaMb: 0,
+    },
+    ffmpeg: { path: '', encoder: 'auto', vaapiDevice: '', cacheDir: '', probeTimeoutMs: 15_000 },
+    auth: {
+      enabled: false,
+      keys: [],
+      secrets: [],
+      signedUrlMaxTtlSeconds: 7 * 86400,
+      webhookUrl: '',
+      webhookSecret: '',
+      webhookTimeoutMs: 3000,
+      webhookFailOpen: false,
+      playback: false,
     },
     grpc: { host: '0.0.0.0', port: 50053, drainGraceMs: 2000 },
     http: { host: '0.0.0.0', port: 8080 },

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ENV_VARS, loadConfig, parseResolution } from '../../src/config/index.ts';
-import { CONFIG_KEYS, DEFAULT_CONFIG, getValue, type Config, type ConfigKey } from '../../src/config/schema.ts';
+import { CONFIG_KEYS, DEFAULT_CONFIG, FIELDS, getValue, HIDDEN_VALUE, type Config, type ConfigKey } from '../../src/config/schema.ts';
 
 /** A valid non-default value for every variable and what it loads as. */
 const OVERRIDES: Record<string, [raw: string, expected: unknown]> = {
@@ -21,6 +21,24 @@ const OVERRIDES: Record<string, [raw: string, expected: unknown]> = {
   RTMP_MAX_BITRATE: ['2.5', 2.5],
   RTMP_MAX_RESOLUTION: ['720p', '720p'],
   RTMP_BITRATE_WINDOW_MS: ['1000', 1000],
+  RTMP_MAX_CONNECTIONS_PER_ADDRESS: ['8', 8],
+  RTMP_CONNECTIONS_PER_MINUTE: ['120', 120],
+  RTMP_ENCODER: ['nvenc', 'nvenc'],
+  RTMP_VAAPI_DEVICE: ['/dev/dri/renderD129', '/dev/dri/renderD129'],
+  RTMP_CACHE_DIR: ['/var/cache/proxy-rtmp', '/var/cache/proxy-rtmp'],
+  RTMP_ENCODER_PROBE_TIMEOUT_MS: ['5000', 5000],
+  RTMP_AUTH: ['true', true],
+  RTMP_AUTH_KEYS: [
+    '["cam1","sha256:' + 'ab'.repeat(32) + '"]',
+    ['cam1', 'sha256:' + 'ab'.repeat(32)],
+  ],
+  RTMP_AUTH_SECRETS: ['["0123456789abcdef","fedcba9876543210"]', ['0123456789abcdef', 'fedcba9876543210']],
+  RTMP_AUTH_MAX_TTL_SECONDS: ['3600', 3600],
+  RTMP_AUTH_WEBHOOK_URL: ['https://auth.example.com/publish', 'https://auth.example.com/publish'],
+  RTMP_AUTH_WEBHOOK_SECRET: ['webhook-secret-0123', 'webhook-secret-0123'],
+  RTMP_AUTH_WEBHOOK_TIMEOUT_MS: ['500', 500],
+  RTMP_AUTH_WEBHOOK_FAIL_OPEN: ['true', true],
+  RTMP_AUTH_PLAYBACK: ['true', true],
   RTMP_GRPC_HOST: ['::1', '::1'],
   RTMP_TRANSCODE: ['false', false],
   RTMP_OUTPUT_DIR: ['/run/proxy-rtmp/streams', '/run/proxy-rtmp/streams'],
@@ -47,6 +65,12 @@ const OVERRIDES: Record<string, [raw: string, expected: unknown]> = {
   RTMP_LOG_FORMAT: ['json', 'json'],
 };
 
+/** Other variables an override needs to pass the cross-checks. */
+const NEEDS: Record<string, Record<string, string>> = {
+  RTMP_AUTH: { RTMP_AUTH_KEYS: '["cam1"]' },
+  RTMP_AUTH_PLAYBACK: { RTMP_AUTH_SECRETS: '["0123456789abcdef"]' },
+};
+
 /** Values every variable must refuse. */
 const BAD: Record<string, string[]> = {
   RTMP_HOST: ['', 'a b', 'x'.repeat(254)],
@@ -64,6 +88,22 @@ const BAD: Record<string, string[]> = {
   RTMP_MAX_BITRATE: ['0', '-1', '1e3', 'Infinity', 'NaN', '', '10Mbps', '0x10', '.'],
   RTMP_MAX_RESOLUTION: ['', '1080i', 'hd', '0p', '4321p', '2k', '1080 p', '-720'],
   RTMP_BITRATE_WINDOW_MS: ['999', '5s'],
+  RTMP_MAX_CONNECTIONS_PER_ADDRESS: ['-1', 'many'],
+  RTMP_CONNECTIONS_PER_MINUTE: ['-1', '1.5'],
+  RTMP_ENCODER: ['gpu', 'NVENC', 'h264_nvenc', ''],
+  RTMP_VAAPI_DEVICE: ['renderD128', 'dev/dri/renderD128', '/dev/dri/render D128'],
+  RTMP_CACHE_DIR: ['relative/cache', 'x'.repeat(5000)],
+  RTMP_ENCODER_PROBE_TIMEOUT_MS: ['999', '120001'],
+  RTMP_AUTH: ['on', '1'],
+  // Whole-list problems; a bad entry is named by its index (below).
+  RTMP_AUTH_KEYS: ['cam1', '{"key":"cam1"}', ''],
+  RTMP_AUTH_SECRETS: ['["0123456789abcdef","0123456789abcdeg","0123456789abcdeh"]', 'secret0123456789', '{}'],
+  RTMP_AUTH_MAX_TTL_SECONDS: ['0', '1h'],
+  RTMP_AUTH_WEBHOOK_URL: ['ftp://x', 'auth.example.com', 'http://'],
+  RTMP_AUTH_WEBHOOK_SECRET: ['short'],
+  RTMP_AUTH_WEBHOOK_TIMEOUT_MS: ['99', '60001'],
+  RTMP_AUTH_WEBHOOK_FAIL_OPEN: ['maybe'],
+  RTMP_AUTH_PLAYBACK: ['yes'],
   RTMP_GRPC_HOST: [''],
   RTMP_TRANSCODE: ['yes', 'TRUE', '1'],
   RTMP_OUTPUT_DIR: ['x'.repeat(5000)],
@@ -118,24 +158,28 @@ test('the override and bad-value tables cover every variable', () => {
 for (const { name, key } of ENV_VARS) {
   test(`${name} overrides ${key}`, () => {
     const [raw, expected] = OVERRIDES[name]!;
-    const config = loadConfig({ env: { [name]: raw } });
+    // auth.enabled and auth.playback alone are refused (cross-checked); give them what they need.
+    const needs = NEEDS[name] ?? {};
+    const config = loadConfig({ env: { [name]: raw, ...needs } });
     assert.notDeepEqual(getValue(DEFAULT_CONFIG, key as ConfigKey), expected, 'the table should use a non-default value');
     assert.deepEqual(getValue(config, key as ConfigKey), expected);
     // Every other key keeps its default.
     for (const other of CONFIG_KEYS) {
-      if (other !== key) assert.deepEqual(getValue(config, other), getValue(DEFAULT_CONFIG, other), other);
+      const given = Object.keys(needs).map((n) => ENV_VARS.find((v) => v.name === n)!.key);
+      if (other !== key && !given.includes(other)) assert.deepEqual(getValue(config, other), getValue(DEFAULT_CONFIG, other), other);
     }
   });
 
   test(`${name}: bad values name ${key}, the variable, the value and what is expected`, () => {
     const expected = ENV_VARS.find((v) => v.name === name)!.expected;
+    const secret = FIELDS[key as ConfigKey].secret === true;
     for (const raw of BAD[name]!) {
       assert.throws(
         () => loadConfig({ env: { [name]: raw } }),
         (err: Error & { code?: string }) => {
           assert.equal(err.name, 'ConfigError');
           assert.equal(err.code, 'ERR_CONFIG_INVALID');
-          assert.equal(err.message, `${key} (from ${name}): expected ${expected}, got '${raw}'`);
+          assert.equal(err.message, `${key} (from ${name}): expected ${expected}, got ${secret ? HIDDEN_VALUE : `'${raw}'`}`);
           return true;
         },
         `${name}=${JSON.stringify(raw)}`,
@@ -143,6 +187,28 @@ for (const { name, key } of ENV_VARS) {
     }
   });
 }
+
+test('keys and secrets are never shown in error messages, even inside a list', () => {
+  const cases: [string, string, RegExp][] = [
+    ['RTMP_AUTH_KEYS', '["good","bad key"]', /^auth\.keys\[1\] \(from RTMP_AUTH_KEYS\): expected a stream key .*, got \(hidden\)$/],
+    ['RTMP_AUTH_KEYS', '["sha256:xyz"]', /^auth\.keys\[0\] .*got \(hidden\)$/],
+    ['RTMP_AUTH_SECRETS', '["short-secret"]', /^auth\.secrets\[0\] \(from RTMP_AUTH_SECRETS\): expected a secret of 16 to 1024 characters, got \(hidden\)$/],
+    ['RTMP_AUTH_WEBHOOK_SECRET', 'short-secret', /^auth\.webhookSecret .*got \(hidden\)$/],
+  ];
+  for (const [name, raw, pattern] of cases) {
+    assert.throws(() => loadConfig({ env: { [name]: raw } }), (err: Error) => {
+      assert.match(err.message, pattern);
+      assert.ok(!err.message.includes('short-secret') && !err.message.includes('bad key') && !err.message.includes('xyz'), err.message);
+      return true;
+    });
+  }
+});
+
+test('auth cross-checks name the key: enabled with nothing to check against, playback without a secret', () => {
+  assert.throws(() => loadConfig({ env: { RTMP_AUTH: 'true' } }), /auth\.enabled.*at least one of auth\.keys, auth\.secrets or auth\.webhookUrl/);
+  assert.throws(() => loadConfig({ env: { RTMP_AUTH_PLAYBACK: 'true' } }), /auth\.playback.*auth\.secrets/);
+  assert.equal(loadConfig({ env: { RTMP_AUTH: 'true', RTMP_AUTH_WEBHOOK_URL: 'http://127.0.0.1:9/auth' } }).auth.enabled, true);
+});
 
 test('the spec example message for a port out of range', () => {
   assert.throws(() => loadConfig({ env: { RTMP_PORT: '70000' } }), {

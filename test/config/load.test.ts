@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { DEFAULT_CONFIG, formatConfigYaml, loadConfig, type Config } from '../../src/config/index.ts';
-import { CONFIG_KEYS, LOG_FORMATS, LOG_LEVELS } from '../../src/config/schema.ts';
+import { CONFIG_KEYS, ENCODER_MODES, LOG_FORMATS, LOG_LEVELS } from '../../src/config/schema.ts';
 
 const APPLIANCE = 'appliance/config.yaml';
 const applianceUrl = new URL('../../appliance/config.yaml', import.meta.url);
@@ -254,11 +254,12 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
       maxBitrateMbps: fc.double({ min: Number.MIN_VALUE, max: 1e6, noNaN: true }),
       maxResolution: fc.integer({ min: 1, max: 4320 }).map((n) => `${n}p`),
       bitrateWindowMs: fc.integer({ min: 1000, max: 2 ** 31 - 1 }),
+      maxConnectionsPerAddress: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      connectionsPerMinutePerAddress: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
     }),
     transcode: record({
       enabled: fc.boolean(),
       outputDir: fc.oneof(fc.constant(''), fc.stringMatching(/^\/[A-Za-z0-9_./ -]{0,60}$/)),
-      ffmpegPath: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })),
       ladder: fc.uniqueArray(
         record({
           name: fc.stringMatching(/^[A-Za-z0-9_-]{1,16}$/),
@@ -277,6 +278,24 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
       lingerSeconds: fc.integer({ min: 0, max: 86400 }),
       maxBacklogBytes: fc.integer({ min: 65536, max: Number.MAX_SAFE_INTEGER }),
       diskQuotaMb: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    }),
+    ffmpeg: record({
+      path: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })),
+      encoder: fc.constantFrom(...ENCODER_MODES),
+      vaapiDevice: fc.oneof(fc.constant(''), fc.stringMatching(/^\/[A-Za-z0-9_./-]{0,40}$/)),
+      cacheDir: fc.oneof(fc.constant(''), fc.stringMatching(/^\/[A-Za-z0-9_./ -]{0,60}$/)),
+      probeTimeoutMs: fc.integer({ min: 1000, max: 120_000 }),
+    }),
+    auth: record({
+      enabled: fc.constant(false),
+      keys: fc.array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.-]{1,20}$/), fc.stringMatching(/^sha256:[0-9a-f]{64}$/)), { maxLength: 4 }),
+      secrets: fc.array(fc.string({ minLength: 16, maxLength: 40 }), { maxLength: 2 }),
+      signedUrlMaxTtlSeconds: fc.integer({ min: 1, max: 10 * 365 * 86400 }),
+      webhookUrl: fc.oneof(fc.constant(''), fc.stringMatching(/^https?:\/\/[a-z0-9.:/-]{1,40}$/)),
+      webhookSecret: fc.oneof(fc.constant(''), fc.string({ minLength: 16, maxLength: 40 })),
+      webhookTimeoutMs: fc.integer({ min: 100, max: 60_000 }),
+      webhookFailOpen: fc.boolean(),
+      playback: fc.constant(false),
     }),
     grpc: record({ host, port, drainGraceMs: fc.integer({ min: 0, max: 600_000 }) }),
     http: record({ host, port }),
