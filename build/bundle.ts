@@ -3,6 +3,7 @@
  * single-executable application needs (sea-config.json), and runnable as
  * `node dist/proxy-rtmp.cjs` on its own. Run with `npm run build:bundle`.
  */
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /** Builds the bundle; returns its path. */
@@ -18,6 +19,10 @@ export async function bundle(outfile = 'dist/proxy-rtmp.cjs'): Promise<string> {
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
+    // CommonJS has no import.meta: give modules that anchor on their own URL
+    // (ffmpeg/locate.ts resolving ffmpeg-static) the bundle file's URL instead.
+    define: { 'import.meta.url': 'importMetaUrl' },
+    inject: [fileURLToPath(new URL('./import-meta-url.js', import.meta.url))],
   });
   return outfile;
 }

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseResolution, type Config } from './config/index.ts';
 import pkg from '../package.json' with { type: 'json' };
+import { createAuth } from './auth/setup.ts';
 import { GrpcServer } from './grpc/grpc-server.ts';
 import { ModuleServiceHandlers } from './grpc/module-service.ts';
 import { HttpServer } from './http/http-server.ts';
@@ -8,8 +9,12 @@ import { createMetrics } from './metrics/prometheus.ts';
 import { SystemMonitor } from './metrics/system.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
+import { hasCode } from './errors.ts';
+import { OLDEST_FFMPEG, probeFeatures } from './ffmpeg/features.ts';
+import { defaultCacheDir, locateFfmpeg, type FfmpegBinary, type FfmpegLocation } from './ffmpeg/locate.ts';
+import { describeDetection, detectEncoder, type EncoderDetection } from './ffmpeg/encoders.ts';
 import { StreamRegistry } from './streams/registry.ts';
-import { probeFfmpeg, type FfmpegProbe } from './transcode/ffmpeg-probe.ts';
+import type { FfmpegProbe } from './transcode/ffmpeg-probe.ts';
 import { resolveOutputRoot, TranscodeManager } from './transcode/manager.ts';
 
 /** What a running app exposes to main and to tests. */
@@ -27,6 +32,8 @@ export interface RunningApp {
   readonly httpAddress: AddressInfo;
   /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off). */
   readonly ffmpeg: FfmpegProbe | undefined;
+  /** The start-up encoder detection (undefined when transcoding is off or no ffmpeg was found). */
+  readonly encoder: EncoderDetection<FfmpegBinary> | undefined;
   /** When the app started (ms since the epoch), for uptime. */
   readonly startedAt: number;
   /** True once close() has begun. */
@@ -45,8 +52,10 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     bitrateWindowMs: config.limits.bitrateWindowMs,
     onListenerError: (err, event) => log.error({ err, event }, 'registry listener failed'),
   });
+  // Publish/playback authentication and per-address limits; auth.log names streams by key id when keys are credentials.
+  const auth = createAuth(config, log, resolveOutputRoot(config.transcode.outputDir), pkg.version);
   registry.on('refused', (reason, detail) => {
-    log.debug({ reason, key: detail.key, peer: detail.peer }, 'refusal counted');
+    auth.log.debug({ reason, key: detail.key, peer: detail.peer }, 'refusal counted');
   });
   const rtmp = new RtmpServer(
     {
@@ -69,23 +78,52 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
 
     },
     registry,
-    log,
+    auth.log,
+    { ...(auth.authorizer === undefined ? {} : { authorizer: auth.authorizer }), gate: auth.limiter },
   );
   const maxHeight = parseResolution(config.limits.maxResolution);
   let transcoder: TranscodeManager | undefined;
   const outputRoot = resolveOutputRoot(config.transcode.outputDir);
   let ffmpeg: FfmpegProbe | undefined;
+  let detection: EncoderDetection<FfmpegBinary> | undefined;
   if (config.transcode.enabled) {
-    const ffmpegPath = config.ffmpeg.path || process.env['FFMPEG_PATH'] || 'ffmpeg';
-    const why = config.ffmpeg.path ? 'ffmpeg.path' : process.env['FFMPEG_PATH'] ? 'FFMPEG_PATH' : 'PATH';
-    ffmpeg = await probeFfmpeg(ffmpegPath);
-    if (ffmpeg.ok) log.info({ ffmpeg: ffmpegPath, from: why, version: ffmpeg.version }, 'ffmpeg found');
-    else log.error({ ffmpeg: ffmpegPath, from: why, err: ffmpeg.error }, 'no usable ffmpeg: streams are ingested but not transcoded');
+    // A broken ffmpeg.path / FFMPEG_PATH throws (ERR_FFMPEG_UNUSABLE: start-up fails); nothing found at all
+    // leaves ingest running without transcoding, and health reports ffmpeg unusable.
+    let location: FfmpegLocation | undefined;
+    try {
+      location = await locateFfmpeg({ configPath: config.ffmpeg.path, cacheDir: config.ffmpeg.cacheDir || defaultCacheDir(process.env) });
+      const { chosen } = location;
+      log.info({ path: chosen.path, source: chosen.source, version: chosen.version, attempts: location.attempts }, 'ffmpeg chosen');
+    } catch (err) {
+      if (!hasCode(err, 'ERR_FFMPEG_NOT_FOUND')) throw err;
+      log.error({ err }, 'no usable ffmpeg: streams are ingested but not transcoded');
+      ffmpeg = { ok: false, binary: 'ffmpeg', error: (err as Error).message };
+    }
+    // The encoder, proven by test encodes, may pick an alternative binary; a forced one that fails throws ERR_ENCODER_UNAVAILABLE.
+    if (location !== undefined) {
+      detection = await detectEncoder({
+        mode: config.ffmpeg.encoder,
+        binaries: location,
+        ladder: config.transcode.ladder,
+        maxHeight,
+        preset: config.transcode.preset,
+        segmentSeconds: config.transcode.segmentSeconds,
+        vaapiDevice: config.ffmpeg.vaapiDevice,
+        timeoutMs: config.ffmpeg.probeTimeoutMs,
+        log,
+      });
+    }
+    const binary = detection?.chosen?.ffmpeg ?? location?.chosen;
+    const ffmpegPath = binary?.path ?? 'ffmpeg';
+    if (binary !== undefined) ffmpeg = { ok: true, binary: ffmpegPath, version: binary.version };
+    const features = location === undefined ? OLDEST_FFMPEG : await probeFeatures(ffmpegPath).catch(() => OLDEST_FFMPEG);
     transcoder = new TranscodeManager(
       outputRoot,
       {
         ffmpegPath,
-        encoder: 'x264',
+        hlsMasterName: features.hlsMasterName,
+        encoder: detection?.chosen?.encoder ?? 'x264',
+        ...(detection?.chosen?.vaapiDevice === undefined ? {} : { vaapiDevice: detection.chosen.vaapiDevice }),
         preset: config.transcode.preset,
         segmentSeconds: config.transcode.segmentSeconds,
         windowSegments: config.transcode.windowSegments,
@@ -95,15 +133,24 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         ladder: config.transcode.ladder,
       },
       { lingerMs: config.transcode.lingerSeconds * 1000, quotaBytes: config.transcode.diskQuotaMb * 1024 * 1024 },
-      log,
+      auth.log,
     );
     await transcoder.init();
     const manager = transcoder;
     rtmp.on('session', (session) => manager.attach(session));
   }
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, log);
+  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, auth.log, {
+    ...(auth.playback === undefined ? {} : { playback: auth.playback }),
+  });
   const system = new SystemMonitor();
-  http.route('/metrics', createMetrics({ registry, http, system }).handler);
+  const metrics = createMetrics({
+    registry,
+    http,
+    system,
+    authFailures: () => auth.failures.list(),
+    connectionsRefused: () => auth.limiter.refused,
+  });
+  http.route('/metrics', metrics.handler);
   const httpAddress = await http.listen();
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
@@ -114,6 +161,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     totals: () => ({ bytesIn: registry.totalBytesIn, bytesOut: registry.totalBytesOut + http.stats.bytesOut }),
     rtmpListening: () => rtmp.listening,
     ffmpegUsable: () => ffmpeg === undefined || ffmpeg.ok,
+    encoder: () => (detection === undefined ? undefined : { summary: describeDetection(detection), usable: detection.chosen !== undefined }),
     draining: () => closing !== undefined,
     system: () => system.sample(),
     outputDir: transcoder?.root,
@@ -123,6 +171,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   grpc.setReady();
   return {
     ffmpeg,
+    encoder: detection,
     startedAt,
     get draining() {
       return closing !== undefined;
@@ -143,6 +192,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         registry.drain();
         await new Promise((r) => setTimeout(r, config.grpc.drainGraceMs));
         await rtmp.close();
+        await auth.close();
         await transcoder?.close();
         await Promise.all([http.close(), grpc.close()]);
         log.info('stopped');

@@ -88,6 +88,32 @@ export const DrainingError = define('ERR_SERVER_DRAINING', 'DrainingError');
 /** A configuration key is unknown or its value is invalid; the message names the key. */
 export const ConfigError = define('ERR_CONFIG_INVALID', 'ConfigError');
 
+// --- ffmpeg binary ---
+/** No usable ffmpeg anywhere in the search order; the message names every place tried. */
+export const FfmpegNotFoundError = define('ERR_FFMPEG_NOT_FOUND', 'FfmpegNotFoundError');
+/** The ffmpeg an operator named (`ffmpeg.path` / RTMP_FFMPEG_PATH or FFMPEG_PATH) does not run: a configuration error, never silently replaced. */
+export const FfmpegUnusableError = define('ERR_FFMPEG_UNUSABLE', 'FfmpegUnusableError');
+/** The carried ffmpeg could not be unpacked (cache directory not writable, hash mismatch). */
+export const FfmpegExtractError = define('ERR_FFMPEG_EXTRACT', 'FfmpegExtractError');
+
+// --- Video encoder ---
+/** A forced `ffmpeg.encoder` (RTMP_ENCODER) failed its start-up test encode; the message carries ffmpeg's. */
+export const EncoderUnavailableError = define('ERR_ENCODER_UNAVAILABLE', 'EncoderUnavailableError');
+
+// --- Publish authentication (auth.*) ---
+// Messages are sent to the publisher as the onStatus description: they never
+// carry the stream key, the signature or a secret.
+/** auth.keys is set and the key is not in it, and no signature came with it (NetStream.Publish.BadName). */
+export const AuthUnknownKeyError = define('ERR_AUTH_UNKNOWN_KEY', 'AuthUnknownKeyError');
+/** A missing, malformed, forged or expired publish signature (NetStream.Publish.Unauthorized). */
+export const AuthDeniedError = define('ERR_AUTH_DENIED', 'AuthDeniedError');
+/** The auth webhook answered something other than 2xx. */
+export const AuthWebhookDeniedError = define('ERR_AUTH_WEBHOOK_DENIED', 'AuthWebhookDeniedError');
+/** The auth webhook timed out, could not be reached or is saturated, and auth.webhookFailOpen is false. */
+export const AuthUnavailableError = define('ERR_AUTH_UNAVAILABLE', 'AuthUnavailableError');
+/** `proxy-rtmp sign`: a bad option (key, ttl, host) or no secret configured. */
+export const SignUsageError = define('ERR_SIGN_USAGE', 'SignUsageError');
+
 /** True when `err` is one of ours and carries `code`. */
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof ProxyRtmpError && err.code === code;

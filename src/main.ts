@@ -2,19 +2,24 @@
 import { parseArgs } from 'node:util';
 import pkg from '../package.json' with { type: 'json' };
 import { startApp } from './app.ts';
+import { runSignCommand, SIGN_USAGE } from './auth/sign-command.ts';
 import { formatConfigYaml, loadConfig, type Config } from './config/index.ts';
-import { ProxyRtmpError } from './errors.ts';
+import { hasCode, ProxyRtmpError } from './errors.ts';
 import { createLogger } from './log.ts';
+import { SdNotifier } from './util/sd-notify.ts';
 
 const HELP = `proxy-rtmp ${pkg.version}: RTMP ingest → adaptive HLS/DASH, with a gRPC ModuleService
 
 Usage: proxy-rtmp [options]
+       ${SIGN_USAGE.split('\n').join('\n       ')}
 
 Options:
   -c, --config PATH   YAML configuration file (default: none, the built-in defaults;
                       also settable with RTMP_CONFIG). RTMP_* variables override it.
       --check-config  load and validate the configuration, then exit (0 when valid)
-      --print-config  print the effective configuration as YAML, then exit
+      --print-config  print the effective configuration as YAML, then exit (stream keys
+                      as their sha256: form, secrets as (hidden))
+      --show-secrets  with --print-config: print keys and secrets as they are
   -v, --version       print the version
   -h, --help          print this help
 
@@ -22,6 +27,10 @@ Publish to rtmp://<host>:1935/live/<stream_key>.`;
 
 /** CLI entry: arguments → config → app.start(); SIGTERM/SIGINT → app.close() → exit 0. */
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'sign') {
+    const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+    return runSignCommand(argv.slice(1), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env });
+  }
   let args;
   try {
     args = parseArgs({
@@ -30,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'check-config': { type: 'boolean' },
         'print-config': { type: 'boolean' },
+        'show-secrets': { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -64,19 +74,27 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args['print-config']) {
-    process.stdout.write(formatConfigYaml(config));
+    process.stdout.write(formatConfigYaml(config, { redactSecrets: args['show-secrets'] !== true }));
     return 0;
   }
 
   const log = createLogger(config.log);
+  // Under a Type=notify unit (NOTIFY_SOCKET set): READY=1 once every listener is up, STOPPING=1 when the drain begins.
+  const notifier = SdNotifier.fromEnv(process.env, { onError: (err) => log.warn({ err }, 'sd_notify failed') });
   log.info({ version: pkg.version, config: path ?? 'built-in defaults', node: process.version }, 'starting proxy-rtmp');
   let app;
   try {
     app = await startApp(config, log);
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
-    return 1;
+    await notifier?.notify({ status: `start-up failed: ${err instanceof Error ? err.message : String(err)}` });
+    // A configured ffmpeg that does not run is a configuration error: no restart loop.
+    return hasCode(err, 'ERR_FFMPEG_UNUSABLE') ? 78 : 1;
   }
+  const running = app;
+  const serving = () => `serving ${running.registry.size} streams; RTMP :${running.rtmpAddress.port}, HTTP :${running.httpAddress.port}, gRPC :${running.grpcPort}`;
+  void notifier?.notify({ ready: true, status: serving() });
+  notifier?.startWatchdog(serving);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -87,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, 'shutting down');
-      app.close().then(() => resolve(0), (err: unknown) => {
+      Promise.all([app.close(), notifier?.notify({ stopping: true, status: `stopping (${signal})` })]).then(() => resolve(0), (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         resolve(1);
       });

@@ -26,6 +26,15 @@ export interface HealthInputs {
   rtmpListening: boolean;
   /** A usable ffmpeg was found (or transcoding is off). */
   ffmpegUsable: boolean;
+  /**
+   * The start-up encoder detection in one line ("encoder nvenc", "encoder x264
+   * (nvenc: … | qsv: …)", "no working encoder (…)"); undefined when transcoding is off.
+   */
+  encoder: string | undefined;
+  /** Detection found an encoder that works (or transcoding is off); false when not even x264 encodes. */
+  encoderUsable: boolean;
+  /** Streams that fell back from a hardware encoder to x264 while running. */
+  encoderFallbacks: readonly { key: string; from: string; reason: string }[];
   /** Whole-machine CPU use, 0-100. */
   cpuPercent: number;
   /** Fraction of the output filesystem in use, 0-1 (undefined: unknown). */
@@ -44,14 +53,17 @@ export const DISK_DEGRADED_FRACTION = 0.9;
 
 /**
  * The spec's HealthCheck rules: unhealthy when ingest cannot work (listener
- * down, no usable ffmpeg, draining); degraded on CPU ≥ 90%, disk ≥ 90% full,
- * an encoder slower than realtime or a stream in error; else healthy. Every
- * cause becomes one line of `errors`.
+ * down, no usable ffmpeg or no encoder that works, draining); degraded on
+ * CPU ≥ 90%, disk ≥ 90% full, an encoder slower than realtime, a stream in
+ * error or a stream that fell back from its hardware encoder to x264; else
+ * healthy. Every cause becomes one line of `errors`; the message ends with the
+ * encoder detection's result when transcoding is on.
  */
 export function evaluateHealth(h: HealthInputs): { status: HealthStatus; message: string; errors: string[] } {
   const fatal: string[] = [];
   if (!h.rtmpListening) fatal.push('RTMP listener is down');
   if (!h.ffmpegUsable) fatal.push('no usable ffmpeg');
+  else if (!h.encoderUsable) fatal.push('no working video encoder, not even x264');
   if (h.draining) fatal.push('server is shutting down');
   const warnings: string[] = [];
   if (h.cpuPercent >= CPU_DEGRADED_PERCENT) warnings.push(`CPU usage at ${Math.round(h.cpuPercent)}%`);
@@ -60,12 +72,14 @@ export function evaluateHealth(h: HealthInputs): { status: HealthStatus; message
   }
   for (const s of h.slowEncoders) warnings.push(`stream ${s.key}: encoder at ${s.speed.toFixed(2)}x, slower than realtime`);
   for (const s of h.streamErrors) warnings.push(`stream ${s.key}: ${s.error}`);
-  if (fatal.length > 0) return { status: 'unhealthy', message: fatal[0]!, errors: [...fatal, ...warnings] };
+  for (const s of h.encoderFallbacks) warnings.push(`stream ${s.key}: ${s.from} failed (${s.reason}), fell back to x264`);
+  const withEncoder = (message: string) => (h.encoder === undefined ? message : `${message}; ${h.encoder}`);
+  if (fatal.length > 0) return { status: 'unhealthy', message: withEncoder(fatal[0]!), errors: [...fatal, ...warnings] };
   if (warnings.length > 0) {
     const message = warnings.length === 1 ? warnings[0]! : `${warnings.length} problems: ${warnings[0]!}; …`;
-    return { status: 'degraded', message, errors: warnings };
+    return { status: 'degraded', message: withEncoder(message), errors: warnings };
   }
-  return { status: 'healthy', message: 'All systems operational', errors: [] };
+  return { status: 'healthy', message: withEncoder('All systems operational'), errors: [] };
 }
 
 /** Encoders are judged slow only after this much encoding (ffmpeg's speed settles). */

@@ -18,6 +18,8 @@ export interface ModuleSources {
   totals(): { bytesIn: number; bytesOut: number };
   rtmpListening(): boolean;
   ffmpegUsable(): boolean;
+  /** The start-up encoder detection (app.ts: describeDetection); absent or undefined when transcoding is off. */
+  encoder?(): { summary: string; usable: boolean } | undefined;
   draining(): boolean;
   /** Whole-service CPU, memory (ffmpeg children included) and GPU use. */
   system(): Promise<SystemSample>;
@@ -44,9 +46,16 @@ export class ModuleServiceHandlers {
     const now = this.#now();
     const streams = this.#s.streams();
     const sample = await this.#s.system();
+    const encoder = this.#s.encoder?.();
     const inputs: HealthInputs = {
       rtmpListening: this.#s.rtmpListening(),
       ffmpegUsable: this.#s.ffmpegUsable(),
+      encoder: encoder?.summary,
+      encoderUsable: encoder?.usable ?? true,
+      encoderFallbacks: streams.flatMap((s) => {
+        const f = s.transcode?.fallback;
+        return f === undefined ? [] : [{ key: s.key, from: f.from, reason: f.reason }];
+      }),
       cpuPercent: sample.cpuPercent,
       diskUsedFraction: await diskUsed(this.#s.outputDir),
       streamErrors: streams.filter((s) => s.error !== undefined).map((s) => ({ key: s.key, error: s.error! })),

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { probeVersion } from '../ffmpeg/locate.ts';
 
 /** What `ffmpeg -version` said. */
 export interface FfmpegProbe {
@@ -9,16 +9,8 @@ export interface FfmpegProbe {
   error?: string;
 }
 
-/** Runs `<binary> -version` (5 s at most) to learn whether transcoding can work at all. */
-export function probeFfmpeg(binary: string, timeoutMs = 5000): Promise<FfmpegProbe> {
-  return new Promise((resolve) => {
-    execFile(binary, ['-hide_banner', '-version'], { timeout: timeoutMs }, (err, stdout) => {
-      if (err) {
-        resolve({ ok: false, binary, error: err.message });
-        return;
-      }
-      const version = stdout.split('\n')[0]?.trim() ?? '';
-      resolve(version.startsWith('ffmpeg version') ? { ok: true, binary, version } : { ok: false, binary, error: `unexpected -version output: ${version.slice(0, 80)}` });
-    });
-  });
+/** Runs `<binary> -version` (5 s at most) to learn whether transcoding can work at all (see ffmpeg/locate.ts for which binary). */
+export async function probeFfmpeg(binary: string, timeoutMs = 5000): Promise<FfmpegProbe> {
+  const probe = await probeVersion(binary, timeoutMs);
+  return probe.ok ? { ok: true, binary, version: probe.version! } : { ok: false, binary, error: probe.error ?? 'not usable' };
 }

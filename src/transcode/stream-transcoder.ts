@@ -1,5 +1,7 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { meaningfulReason } from '../ffmpeg/encoders.ts';
 import type { MediaMessage } from '../ingest/session.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
@@ -13,7 +15,17 @@ import type { FfmpegProgress } from './progress.ts';
 /** Transcoding settings shared by every stream (the `transcode` config section). */
 export interface TranscodeSettings {
   ffmpegPath: string;
+  /**
+   * The ffmpeg takes `-hls_master_name` (≥ 4.3; see ffmpeg/features.ts). Without
+   * it (the static 4.2 the executable carries) ffmpeg writes master.m3u8 itself,
+   * once per run and by rename, and it is completed in place. Default true.
+   */
+  hlsMasterName?: boolean;
+  /** The encoder start-up detection chose; a stream falls back to x264 when it fails while running. */
   encoder: EncoderKind;
+  /** VAAPI render node (the one detection proved). */
+  vaapiDevice?: string;
+  /** x264 preset (hardware encoders use their own default). */
   preset: string;
   segmentSeconds: number;
   windowSegments: number;
@@ -33,11 +45,45 @@ export const FAILURE_WINDOW_MS = 60_000;
 /** ffmpeg messages that a restart cannot cure (ENOSPC, EACCES, EROFS). */
 export const PERMANENT_FAILURE = /No space left on device|Permission denied|Read-only file system/;
 
+/**
+ * Hardware encoder failures a restart on the same encoder will not cure: an
+ * NVENC session limit ("OpenEncodeSessionEx failed: out of memory (10)",
+ * "incompatible client key (21)"), a missing or lost device, CUDA, VAAPI and
+ * QSV (MFX) errors, a failed hardware upload. The stream falls back to x264.
+ */
+export const HARDWARE_FAILURES: readonly RegExp[] = [
+  /OpenEncodeSessionEx failed|incompatible client key|No (?:NVENC )?capable devices found|nvenc API version|libnvidia-encode|NV_ENC_ERR_\w+|EncodePicture failed|Failed locking bitstream buffer/i,
+  /libcuda|CUDA_ERROR_\w+|CUDA error|\bcu[A-Z]\w*\(.*\) failed|Could not dynamically load CUDA/,
+  /VAAPI|VA_STATUS_ERROR|No VA display|vaInitialize|Failed to (?:create|map|sync|upload|download|export) surface|Failed to (?:begin|end|render) picture|libva\b/i,
+  /\bMFX_ERR_\w+|MFX session|Error (?:initializing|during) (?:an internal |the )?MFX|Error during encoding: device failed|\bQSV\b|Quick ?Sync/i,
+  /hwupload|hw_frames_ctx|hardware frames|Device creation failed|Failed to (?:set up|create|initiali[sz]e) (?:a |the )?(?:hardware|HW) device|Failed to (?:upload|transfer) (?:frame|data)/i,
+];
+
+/** Deaths within the failure window after which a hardware encoder is given up for x264, whatever ffmpeg said. */
+export const HARDWARE_MAX_DEATHS = 3;
+
+/** The line of an ffmpeg exit message that shows a hardware failure, or undefined. */
+export function hardwareFailure(message: string): string | undefined {
+  for (const part of message.split(/\r?\n| \| /)) {
+    if (HARDWARE_FAILURES.some((re) => re.test(part))) return meaningfulReason(part);
+  }
+  return undefined;
+}
+
+/** A stream's switch from a hardware encoder to x264 while running. */
+export interface EncoderFallback {
+  from: EncoderKind;
+  reason: string;
+}
+
 /** What the transcoder reports per stream (gRPC and metrics read it). */
 export interface TranscodeState {
   status: 'starting' | 'encoding' | 'complete' | 'error';
   rungs: readonly Rung[];
+  /** The encoder this stream runs now (x264 after a fallback). */
   encoder: EncoderKind;
+  /** Set once the stream has fallen back from a hardware encoder to x264. */
+  fallback: EncoderFallback | undefined;
   progress: FfmpegProgress | undefined;
   restarts: number;
   droppedGops: number;
@@ -75,6 +121,7 @@ export class StreamTranscoder {
       status: 'starting',
       rungs: [],
       encoder: settings.encoder,
+      fallback: undefined,
       progress: undefined,
       restarts: 0,
       droppedGops: 0,
@@ -117,21 +164,28 @@ export class StreamTranscoder {
       this.#settings.maxHeight,
     );
     this.state.rungs = rungs;
-    this.#args = buildFfmpegArgs({
-      rungs,
-      encoder: this.#settings.encoder,
-      preset: this.#settings.preset,
-      segmentSeconds: this.#settings.segmentSeconds,
-      windowSegments: this.#settings.windowSegments,
-      audio: entry.audio !== undefined,
-      audioKbps: this.#settings.audioKbps,
-      outputDir: this.dir,
-      progressUrl: 'pipe:3',
-      hlsMasterName: FFMPEG_MASTER_NAME,
-    });
+    this.#args = this.#buildArgs();
     await rm(this.dir, { recursive: true, force: true });
     await mkdir(this.dir, { recursive: true });
     this.#log.info({ rungs: rungs.map((r) => r.name), dir: this.dir }, 'transcode planned');
+  }
+
+  /** The live run's arguments for the stream's current encoder. */
+  #buildArgs(): string[] {
+    const { encoder } = this.state;
+    return buildFfmpegArgs({
+      rungs: this.state.rungs,
+      encoder,
+      ...(encoder === 'x264' ? { preset: this.#settings.preset } : {}),
+      ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
+      segmentSeconds: this.#settings.segmentSeconds,
+      windowSegments: this.#settings.windowSegments,
+      audio: this.entry.audio !== undefined,
+      audioKbps: this.#settings.audioKbps,
+      outputDir: this.dir,
+      progressUrl: 'pipe:3',
+      ...(this.#settings.hlsMasterName === false ? {} : { hlsMasterName: FFMPEG_MASTER_NAME }),
+    });
   }
 
   /** Starts a run: the first writes what queued during preparation, a restart replays the configuration. */
@@ -152,30 +206,55 @@ export class StreamTranscoder {
   }
 
   /**
-   * ffmpeg writes its master playlist once per run, after the first segment;
-   * master.m3u8 appears (atomically, by rename) only once it is complete.
+   * ffmpeg writes its master playlist once per run, after the first segment.
+   * With `-hls_master_name` it goes to FFMPEG_MASTER_NAME and master.m3u8
+   * appears (atomically, by rename) only once completed. Without it (ffmpeg
+   * < 4.3) ffmpeg renames its own master.m3u8 into place, and it is completed
+   * in place as soon as a watch on the directory sees it (ffmpeg's own, valid
+   * but without AVERAGE-BANDWIDTH and FRAME-RATE, is visible for that moment).
    */
   #publishMaster(process: FfmpegProcess): void {
-    const source = join(this.dir, FFMPEG_MASTER_NAME);
+    const inPlace = this.#settings.hlsMasterName === false;
+    const source = join(this.dir, inPlace ? 'master.m3u8' : FFMPEG_MASTER_NAME);
     const audioKbps = this.entry.audio === undefined ? 0 : this.#settings.audioKbps;
     let done = false;
-    const poll = setInterval(() => {
+    let watcher: FSWatcher | undefined;
+    const stop = (): void => {
+      clearInterval(poll);
+      watcher?.close();
+    };
+    const check = (): void => {
       if (done || !process.running || process !== this.#process) {
-        clearInterval(poll);
+        stop();
         return;
       }
       readFile(source, 'utf8').then(
         async (text) => {
           if (done || !text.includes('#EXT-X-STREAM-INF')) return;
+          const augmented = augmentMasterPlaylist(text, this.state.rungs, audioKbps);
+          // In place, a completed master.m3u8 is the previous run's: wait for this run's own.
+          if (inPlace && augmented === text) return;
           done = true;
-          clearInterval(poll);
+          stop();
           const target = join(this.dir, 'master.m3u8');
-          await writeFile(`${target}.tmp`, augmentMasterPlaylist(text, this.state.rungs, audioKbps));
-          await rename(`${target}.tmp`, target);
+          // Not `master.m3u8.tmp`: that is ffmpeg's own temporary name before 4.3.
+          await writeFile(`${target}.augment.tmp`, augmented);
+          await rename(`${target}.augment.tmp`, target);
         },
         () => {}, // not written yet
       ).catch((err: unknown) => this.#log.warn({ err }, 'cannot publish master.m3u8'));
-    }, 100);
+    };
+    const poll = setInterval(check, 100);
+    if (inPlace) {
+      try {
+        watcher = watch(this.dir, (_event, file) => {
+          if (file === 'master.m3u8') check();
+        });
+        watcher.on('error', () => watcher?.close()); // the directory went away: the poll carries on
+      } catch {
+        // no inotify: the poll alone
+      }
+    }
   }
 
   #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
@@ -194,6 +273,13 @@ export class StreamTranscoder {
     const now = Date.now();
     this.#failures = this.#failures.filter((t) => now - t < FAILURE_WINDOW_MS);
     this.#failures.push(now);
+    if (this.state.encoder !== 'x264') {
+      const hardware = hardwareFailure(exit.message);
+      if (hardware !== undefined || this.#failures.length >= HARDWARE_MAX_DEATHS) {
+        this.#fallBack(hardware ?? `ffmpeg died ${this.#failures.length} times within ${FAILURE_WINDOW_MS / 1000} s; last: ${meaningfulReason(exit.message)}`);
+        return;
+      }
+    }
     if (this.#failures.length >= MAX_FAILURES) {
       this.#giveUp(`ffmpeg failed ${this.#failures.length} times within ${FAILURE_WINDOW_MS / 1000} s; last: ${exit.message}`);
       return;
@@ -205,6 +291,25 @@ export class StreamTranscoder {
       this.state.restarts++;
       this.#spawn(true);
     }, delay);
+  }
+
+  /**
+   * Restarts this stream at once with x264 (same ladder), resuming at the next
+   * keyframe; health reports the fallback until the stream ends.
+   */
+  #fallBack(reason: string): void {
+    const from = this.state.encoder;
+    this.state.encoder = 'x264';
+    this.state.fallback = { from, reason };
+    this.#failures = [];
+    this.#args = this.#buildArgs();
+    this.#log.warn({ from, to: 'x264', reason }, 'encoder failed while running: this stream falls back to x264');
+    this.state.status = 'starting';
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.state.restarts++;
+      this.#spawn(true);
+    }, 0);
   }
 
   #giveUp(reason: string): void {
@@ -228,6 +333,16 @@ export class StreamTranscoder {
     this.#ended = true;
     clearTimeout(this.#restartTimer);
     this.#process?.kill();
+  }
+
+  /**
+   * Stops transcoding this stream for good, with `reason` as its error (the
+   * output cannot be written: a restart would fail the same way). Ingest goes on.
+   */
+  fail(reason: string): void {
+    if (this.state.status === 'error') return;
+    this.#giveUp(reason);
+    this.kill();
   }
 
   /** The running ffmpeg's pid, if any (tests, metrics). */

@@ -8,10 +8,10 @@ import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
-/** An executable 'ffmpeg' that prints `message` on stderr and exits 1. */
+/** An executable 'ffmpeg' that answers `-version` (so start-up accepts it), then prints `message` on stderr and exits 1 when asked to transcode. */
 function fakeFfmpeg(message: string): string {
   const fake = join(mkdtempSync(join(tmpdir(), 'fake-ffmpeg-')), 'ffmpeg');
-  writeFileSync(fake, `#!/bin/sh\necho "${message}" >&2\nexit 1\n`);
+  writeFileSync(fake, `#!/bin/sh\ncase "$*" in *-version*) echo "ffmpeg version fake"; exit 0;; *" -h "*) exit 0;; esac\necho "${message}" >&2\nexit 1\n`);
   chmodSync(fake, 0o755);
   return fake;
 }

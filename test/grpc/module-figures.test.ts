@@ -16,6 +16,7 @@ describe('uptime like Go Duration.String()', () => {
 describe('health rules', () => {
   const ok: HealthInputs = {
     rtmpListening: true, ffmpegUsable: true, cpuPercent: 20, diskUsedFraction: 0.1, streamErrors: [], slowEncoders: [], draining: false,
+    encoder: undefined, encoderUsable: true, encoderFallbacks: [],
   };
   test('healthy', () => assert.deepEqual(evaluateHealth(ok), { status: 'healthy', message: 'All systems operational', errors: [] }));
   test('degraded: CPU at 90% or more', () => {
@@ -40,6 +41,27 @@ describe('health rules', () => {
     assert.deepEqual(h.errors, ['no usable ffmpeg', 'CPU usage at 99%']);
     assert.equal(evaluateHealth({ ...ok, draining: true }).status, 'unhealthy');
   });
+  test('the encoder detection ends the message; its rejected candidates are not errors', () => {
+    const encoder = 'encoder x264 (nvenc: Cannot load libcuda.so.1 | qsv: Device creation failed: -542398533)';
+    assert.deepEqual(evaluateHealth({ ...ok, encoder }), { status: 'healthy', message: `All systems operational; ${encoder}`, errors: [] });
+    const degraded = evaluateHealth({ ...ok, encoder: 'encoder nvenc', cpuPercent: 97 });
+    assert.deepEqual(degraded, { status: 'degraded', message: 'CPU usage at 97%; encoder nvenc', errors: ['CPU usage at 97%'] });
+  });
+  test('unhealthy: not even x264 encodes', () => {
+    const h = evaluateHealth({ ...ok, encoder: 'no working encoder (x264: Unknown encoder libx264)', encoderUsable: false });
+    assert.equal(h.status, 'unhealthy');
+    assert.equal(h.message, 'no working video encoder, not even x264; no working encoder (x264: Unknown encoder libx264)');
+    assert.deepEqual(h.errors, ['no working video encoder, not even x264']);
+    assert.deepEqual(evaluateHealth({ ...ok, ffmpegUsable: false, encoderUsable: false }).errors, ['no usable ffmpeg'], 'one cause, one line');
+  });
+  test('degraded: a stream that fell back to x264, naming the stream and the reason', () => {
+    const h = evaluateHealth({
+      ...ok, encoder: 'encoder nvenc', encoderFallbacks: [{ key: 'cam', from: 'nvenc', reason: 'OpenEncodeSessionEx failed: out of memory (10)' }],
+    });
+    assert.equal(h.status, 'degraded');
+    assert.deepEqual(h.errors, ['stream cam: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264']);
+    assert.equal(h.message, 'stream cam: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264; encoder nvenc');
+  });
 });
 
 function entry(key: string, startedAt: number, transcode?: Partial<TranscodeState>): StreamEntry {
@@ -50,7 +72,7 @@ function entry(key: string, startedAt: number, transcode?: Partial<TranscodeStat
   e.lastMediaAt = startedAt + 4900;
   if (transcode) {
     e.transcode = {
-      status: 'encoding', rungs: DEFAULT_LADDER.slice(1), encoder: 'x264', restarts: 0, droppedGops: 0, droppedFrames: 3, error: undefined,
+      status: 'encoding', rungs: DEFAULT_LADDER.slice(1), encoder: 'x264', fallback: undefined, restarts: 0, droppedGops: 0, droppedFrames: 3, error: undefined,
       progress: { frame: 300, fps: 29.97, bitrateKbps: 5000, totalSize: 0, outTimeSeconds: 10, dupFrames: 0, dropFrames: 2, speed: 1.49, progress: 'continue' },
       ...transcode,
     };
@@ -70,6 +92,9 @@ describe('routes and metrics from the registry', () => {
     assert.deepEqual(r!.profiles[0], { name: '720p', codec: 'h264', bitrate: 3000, resolution: 720, status: 'encoding' });
     assert.equal(streamRoutes([entry('x', 0, { status: 'error' })], 5000)[0]!.profiles[0]!.status, 'error');
     assert.equal(streamRoutes([entry('y', 0)], 5000)[0]!.encoder, 'none');
+    assert.equal(streamRoutes([entry('n', 0, { encoder: 'nvenc' })], 5000)[0]!.encoder, 'nvenc_h264');
+    const fell = entry('f', 0, { encoder: 'x264', fallback: { from: 'nvenc', reason: 'OpenEncodeSessionEx failed: out of memory (10)' } });
+    assert.equal(streamRoutes([fell], 5000)[0]!.encoder, 'x264', 'the encoder the stream uses now');
   });
   test('StreamMetrics fields', () => {
     assert.deepEqual(streamMetrics([entry('cam', 0, {})], 12_500), [
