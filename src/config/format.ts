@@ -2,7 +2,40 @@
  * Writes a configuration as commented YAML: used by `--print-config`, and
  * `appliance/config.yaml` is exactly `formatConfigYaml(DEFAULT_CONFIG)`.
  */
-import { CONFIG_KEYS, DEFAULT_CONFIG, FIELDS, SECTIONS, SECTION_DESCRIPTIONS, getValue, splitKey, type Config } from './schema.ts';
+import { createHash } from 'node:crypto';
+import {
+  CONFIG_KEYS,
+  DEFAULT_CONFIG,
+  FIELDS,
+  HIDDEN_VALUE,
+  SECTIONS,
+  SECTION_DESCRIPTIONS,
+  getValue,
+  splitKey,
+  type Config,
+  type ConfigKey,
+} from './schema.ts';
+
+/** How formatConfigYaml writes the configuration. */
+export interface FormatOptions {
+  /**
+   * Hide secret values (FIELDS[key].secret): stream keys of auth.keys are written as
+   * their `sha256:` form (which allows the same keys), other secrets as `(hidden)`;
+   * empty values stay as they are. Default false: the output loads back unchanged.
+   */
+  redactSecrets?: boolean;
+}
+
+/** A secret value as `--print-config` shows it (see FormatOptions.redactSecrets). */
+export function redactedValue(key: ConfigKey, value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.map((item: unknown) => {
+      if (key !== 'auth.keys' || typeof item !== 'string') return HIDDEN_VALUE;
+      return item.startsWith('sha256:') ? item : `sha256:${createHash('sha256').update(item, 'utf8').digest('hex')}`;
+    });
+  }
+  return value === '' ? value : HIDDEN_VALUE;
+}
 
 const HEADER = `# proxy-rtmp configuration.
 #
@@ -45,20 +78,21 @@ function summary(value: unknown): string {
 /**
  * `config` as YAML, every key preceded by comments giving its one-line
  * description, its environment variable and its built-in default. Loading the output gives
- * back `config` exactly.
+ * back `config` exactly, unless secrets are redacted.
  */
-export function formatConfigYaml(config: Config): string {
+export function formatConfigYaml(config: Config, options: FormatOptions = {}): string {
   const lines: string[] = [HEADER];
   for (const section of SECTIONS) {
     lines.push(`# ${SECTION_DESCRIPTIONS[section]}`, `${section}:`);
     for (const key of CONFIG_KEYS) {
       const [owner, leaf] = splitKey(key);
       if (owner !== section) continue;
-      const { description, env } = FIELDS[key];
+      const { description, env, secret } = FIELDS[key];
+      const shown = secret === true && options.redactSecrets === true ? redactedValue(key, getValue(config, key)) : getValue(config, key);
       lines.push(
         `  # ${description}.`,
         `  # Env ${env}; default ${summary(getValue(DEFAULT_CONFIG, key))}.`,
-        `  ${leaf}:${value(getValue(config, key), '    ')}`,
+        `  ${leaf}:${value(shown, '    ')}`,
       );
     }
     lines.push('');

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute } from 'node:path';
-import { realpath } from 'node:fs/promises';
+import { realpath, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { ConfigError } from '../errors.ts';
 import { ifRangeAllows, isNotModified, weakEtag, type Validators } from './conditional.ts';
@@ -9,6 +9,7 @@ import { cacheControlFor, mediaTypeOf } from './media-type.ts';
 import { parseRange } from './range.ts';
 import { parsePathname, parseStreamPath } from './request-path.ts';
 import { openStreamFile } from './stream-file.ts';
+import { tokenEtag, tokenRewriterFor } from './token-rewrite.ts';
 import { listenOn } from '../util/listen.ts';
 
 /** Where the HLS/DASH listener runs and what it serves. */
@@ -46,6 +47,24 @@ export interface HttpLog {
   error: LogFn;
 }
 
+/**
+ * Signed playback URLs (auth.playback): the check a request under `/streams/`
+ * must pass (a PlaybackGuard fits).
+ */
+export interface PlaybackTokens {
+  /** `ok` with the `exp=…&sig=…` to carry into playlist URIs, or a refusal. */
+  check(key: string, search: URLSearchParams): { ok: true; token: string } | { ok: false; reason: string };
+}
+
+/** Optional parts of the HTTP server. */
+export interface HttpServerDeps {
+  /** When present, every `/streams/` request needs a valid playback token (else 403). */
+  playback?: PlaybackTokens;
+}
+
+/** Largest playlist or manifest rewritten with a playback token (they are a few KiB). */
+const MAX_REWRITTEN_BYTES = 4 * 1024 * 1024;
+
 /** A handler for an extra route such as `GET /metrics`. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -63,6 +82,11 @@ const EXPOSE = 'Content-Length, Content-Range';
  * asynchronously with backpressure; a client that leaves mid-body destroys the
  * read stream and its descriptor. Extra routes match the exact path and take
  * precedence over `/streams/`; they see GET and HEAD only.
+ *
+ * With playback tokens (HttpServerDeps.playback), a `/streams/` request without
+ * a valid `exp`/`sig` is answered 403 before the file system is looked at, and
+ * playlists and manifests are served rewritten so that every URI inside them
+ * carries the same token (weak ETag per token, 304 as usual, no ranges: 200).
  */
 export class HttpServer {
   readonly #options: Readonly<Required<HttpServerOptions>>;
@@ -70,11 +94,13 @@ export class HttpServer {
   readonly #server: Server;
   readonly #routes = new Map<string, RouteHandler>();
   readonly #stats: HttpStats = { bytesOut: 0, requests: 0 };
+  readonly #playback: PlaybackTokens | undefined;
   #rootReal: Promise<string> | undefined;
 
-  constructor(options: HttpServerOptions, log: HttpLog) {
+  constructor(options: HttpServerOptions, log: HttpLog, deps: HttpServerDeps = {}) {
     this.#options = Object.freeze(validate(options));
     this.#log = log;
+    this.#playback = deps.playback;
     const o = this.#options;
     // connectionsCheckingInterval: how often headersTimeout/requestTimeout are
     // enforced (default 30 s would let a slow-drip client overstay by that much).
@@ -87,7 +113,8 @@ export class HttpServer {
     this.#server.timeout = o.idleTimeoutMs;
     this.#server.on('error', (err) => log.error({ err }, 'HTTP listener error'));
     this.#server.on('clientError', (err, socket) => {
-      log.debug({ err }, 'HTTP client error');
+      // Not the error object: its rawPacket holds the request line, playback token included.
+      log.debug({ code: (err as NodeJS.ErrnoException).code, error: err.message }, 'HTTP client error');
       if (socket.writable && !(socket as { _httpMessage?: unknown })._httpMessage) {
         socket.end(`HTTP/1.1 ${clientErrorStatus(err)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       } else {
@@ -159,10 +186,27 @@ export class HttpServer {
     if (target === undefined) return this.#notFound(res);
     const contentType = mediaTypeOf(target.file);
     if (contentType === undefined) return this.#notFound(res);
-    await this.#serveFile(req, res, target.key, target.file, contentType);
+    let token: string | undefined;
+    if (this.#playback !== undefined) {
+      // Before the file system: without a token, nobody learns which keys exist.
+      const verdict = this.#playback.check(target.key, searchParams(req.url ?? ''));
+      if (!verdict.ok) {
+        this.#log.debug({ reason: verdict.reason }, 'playback refused');
+        return this.#plain(res, 403, 'forbidden');
+      }
+      token = verdict.token;
+    }
+    await this.#serveFile(req, res, target.key, target.file, contentType, token);
   }
 
-  async #serveFile(req: IncomingMessage, res: ServerResponse, key: string, file: string, contentType: string): Promise<void> {
+  async #serveFile(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    file: string,
+    contentType: string,
+    token?: string,
+  ): Promise<void> {
     const rootReal = await this.#resolveRoot();
     if (rootReal === undefined) return this.#notFound(res);
     const opened = await openStreamFile(rootReal, key, file);
@@ -173,6 +217,11 @@ export class HttpServer {
       if (res.destroyed) return;
       const size = Number(stats.size);
       const v: Validators = { etag: weakEtag(stats.size, stats.mtimeNs), mtimeS: Number(stats.mtimeMs / 1000n) };
+      const rewrite = token === undefined ? undefined : tokenRewriterFor(file);
+      if (rewrite !== undefined && token !== undefined) {
+        await this.#serveRewritten(req, res, { handle, size, v, file, contentType }, token, rewrite);
+        return;
+      }
       res.setHeader('ETag', v.etag);
       res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
       res.setHeader('Cache-Control', cacheControlFor(file));
@@ -220,6 +269,44 @@ export class HttpServer {
     }
   }
 
+  /**
+   * A playlist or manifest with the playback token carried into its URIs: read
+   * whole (it is small), rewritten, served with its own Content-Length and a
+   * weak ETag per token. Range is ignored (RFC 9110 14.2 allows it): 200 or 304.
+   */
+  async #serveRewritten(
+    req: IncomingMessage,
+    res: ServerResponse,
+    f: { handle: FileHandle; size: number; v: Validators; file: string; contentType: string },
+    token: string,
+    rewrite: (text: string, token: string) => string,
+  ): Promise<void> {
+    if (f.size > MAX_REWRITTEN_BYTES) throw new Error(`${f.file} is too large to rewrite (${f.size} bytes)`);
+    const v: Validators = { etag: tokenEtag(f.v.etag, token), mtimeS: f.v.mtimeS };
+    res.setHeader('ETag', v.etag);
+    res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
+    res.setHeader('Cache-Control', cacheControlFor(f.file));
+    if (isNotModified(req.headers, v)) {
+      res.writeHead(304);
+      res.end();
+      return;
+    }
+    const body = Buffer.from(rewrite(await f.handle.readFile('utf8'), token), 'utf8');
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      'Content-Type': f.contentType,
+      'X-Content-Type-Options': 'nosniff',
+      'Accept-Ranges': 'none',
+      'Content-Length': body.length,
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    this.#stats.bytesOut += body.length;
+    res.end(body);
+  }
+
   /** realpath(root), memoised once it exists; undefined while the root is missing. */
   async #resolveRoot(): Promise<string | undefined> {
     this.#rootReal ??= realpath(this.#options.root);
@@ -259,13 +346,20 @@ export class HttpServer {
     }
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     const busy = code === 'EMFILE' || code === 'ENFILE';
-    this.#log[busy ? 'warn' : 'error']({ err, url: res.req.url }, 'HTTP request failed');
+    // The path only: a playback token in the query is a credential.
+    this.#log[busy ? 'warn' : 'error']({ err, url: parsePathname(res.req.url ?? '') }, 'HTTP request failed');
     try {
       this.#plain(res, busy ? 503 : 500, busy ? 'busy' : 'internal error', busy ? { 'Retry-After': '1' } : {});
     } catch {
       res.destroy();
     }
   }
+}
+
+/** The query of a request-target (`/a?x=1` → `x=1`). */
+function searchParams(rawUrl: string): URLSearchParams {
+  const q = rawUrl.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
 }
 
 /** The status line for a request that never reached a handler (what Node's default clientError sends). */

@@ -6,7 +6,7 @@ export interface Refusal {
   reason: RefusalReason;
   /** onStatus / _error `code` (RTMP spec 7.2.2, the NetStream/NetConnection codes FMS uses). */
   code: string;
-  /** The seed API's status number (400 bad request, 403 forbidden, 404 not found, 500 internal). */
+  /** The seed API's status number (400 bad request, 401 unauthorized, 403 forbidden, 404 not found, 500 internal, 503 unavailable). */
   status: number;
   /** Whether the peer can still be told: false when the byte stream is no longer RTMP. */
   tellPeer: boolean;
@@ -20,6 +20,12 @@ const TABLE: Record<string, Refusal> = {
   ERR_BITRATE_LIMIT: { reason: 'max-bitrate', code: 'NetStream.Publish.Rejected', status: 403, tellPeer: true },
   ERR_MEDIA_UNSUPPORTED: { reason: 'codec', code: 'NetStream.Publish.Rejected', status: 400, tellPeer: true },
   ERR_SERVER_DRAINING: { reason: 'draining', code: 'NetStream.Publish.Rejected', status: 503, tellPeer: true },
+  // Publish authentication: BadName for a key that is not listed (encoders report it as a
+  // wrong stream key), NetStream.Publish.Unauthorized otherwise (the code Node-Media-Server sends).
+  ERR_AUTH_UNKNOWN_KEY: { reason: 'auth', code: 'NetStream.Publish.BadName', status: 403, tellPeer: true },
+  ERR_AUTH_DENIED: { reason: 'auth', code: 'NetStream.Publish.Unauthorized', status: 401, tellPeer: true },
+  ERR_AUTH_WEBHOOK_DENIED: { reason: 'auth', code: 'NetStream.Publish.Unauthorized', status: 403, tellPeer: true },
+  ERR_AUTH_UNAVAILABLE: { reason: 'auth', code: 'NetStream.Publish.Unauthorized', status: 503, tellPeer: true },
   ERR_RTMP_APP_REJECTED: { reason: 'app', code: 'NetConnection.Connect.Rejected', status: 404, tellPeer: true },
   ERR_RTMP_IDLE_TIMEOUT: { reason: 'idle-timeout', code: 'NetConnection.Connect.Closed', status: 408, tellPeer: false },
   ERR_RTMP_HANDSHAKE_VERSION: { reason: 'protocol', code: 'NetConnection.Connect.Rejected', status: 400, tellPeer: false },

@@ -2,12 +2,34 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from '../log.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { listenOn } from '../util/listen.ts';
-import { RtmpSession, type SessionOptions, type SessionRegistry } from './session.ts';
+import { RtmpSession, type SessionAuthorizer, type SessionOptions, type SessionRegistry } from './session.ts';
 
 /** Where and how the RTMP listener runs. */
 export interface RtmpServerOptions extends SessionOptions {
   host: string;
   port: number;
+}
+
+/** The verdict of a ConnectionGate on one new connection. */
+export type GateVerdict =
+  | { allowed: true }
+  | { allowed: false; reason: string; report: boolean; suppressed: number };
+
+/**
+ * Per-address admission at accept (a ConnectionLimiter fits): every admitted
+ * connection is released exactly once, when its socket closes.
+ */
+export interface ConnectionGate {
+  admit(address: string): GateVerdict;
+  release(address: string): void;
+}
+
+/** Optional parts of the RTMP server. */
+export interface RtmpServerDeps {
+  /** Publish authentication (auth.enabled). */
+  authorizer?: SessionAuthorizer;
+  /** Per-address connection limits (limits.maxConnectionsPerAddress, limits.connectionsPerMinutePerAddress). */
+  gate?: ConnectionGate;
 }
 
 /** Events of the RTMP server. */
@@ -25,12 +47,14 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
   readonly #log: Logger;
   readonly #server: Server;
   readonly #sessions = new Set<RtmpSession>();
+  readonly #deps: RtmpServerDeps;
   #nextId = 1;
   #listening = false;
 
-  constructor(options: RtmpServerOptions, registry: SessionRegistry, log: Logger) {
+  constructor(options: RtmpServerOptions, registry: SessionRegistry, log: Logger, deps: RtmpServerDeps = {}) {
     super((err, event) => log.error({ err, event }, 'rtmp server listener failed'));
     this.#options = options;
+    this.#deps = deps;
     this.#registry = registry;
     this.#log = log;
     this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
@@ -60,7 +84,25 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
   }
 
   #accept(socket: Socket): void {
-    const session = new RtmpSession(this.#nextId++, socket, this.#options, this.#registry, this.#log);
+    const gate = this.#deps.gate;
+    if (gate !== undefined) {
+      const address = socket.remoteAddress;
+      if (address === undefined) {
+        socket.destroy();
+        return;
+      }
+      const verdict = gate.admit(address);
+      if (!verdict.allowed) {
+        // Before any byte is read or written: a refused flood costs one accept and one close.
+        socket.destroy();
+        if (verdict.report) {
+          this.#log.warn({ peer: address, reason: verdict.reason, suppressed: verdict.suppressed }, 'connection refused by the per-address limits');
+        }
+        return;
+      }
+      socket.once('close', () => gate.release(address));
+    }
+    const session = new RtmpSession(this.#nextId++, socket, this.#options, this.#registry, this.#log, this.#deps.authorizer);
     this.#sessions.add(session);
     session.on('close', () => this.#sessions.delete(session));
     this.safeEmit('session', session);

@@ -28,6 +28,10 @@ export interface MetricsDeps {
   system: { sample(): Promise<SystemSample> };
   /** ffmpeg restarts over every stream since start, ended streams included. */
   ffmpegRestarts?: () => number;
+  /** Failed authentications since start by kind (`publish`, `play`) and reason (src/auth/failures.ts). */
+  authFailures?: () => readonly { readonly kind: string; readonly reason: string; readonly count: number }[];
+  /** RTMP connections refused at accept since start, by reason (per-address limits). */
+  connectionsRefused?: () => ReadonlyMap<string, number>;
   /** Clock for the bitrate window. Default `Date.now`. */
   now?: () => number;
 }
@@ -51,7 +55,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const now = deps.now ?? Date.now;
-  collectDefaultMetrics({ register: registry });
+  // The event-loop lag histogram samples every 10 ms by default: ~2 ms of CPU per second on an
+  // idle box. Once a second is plenty for a scrape every few seconds (bench/README.md).
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
 
   const setTotal = (counter: Counter, value: number): void => {
     counter.reset();
@@ -114,6 +120,33 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       for (const [reason, count] of deps.registry.refusals) this.inc({ reason }, count);
     },
   });
+
+  if (deps.authFailures !== undefined) {
+    const read = deps.authFailures;
+    new Counter({
+      name: `${PREFIX}auth_failures_total`,
+      help: 'Failed authentications: publishes (RTMP) and playback requests (HTTP), by reason.',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { kind, reason, count } of read()) this.inc({ kind, reason }, count);
+      },
+    });
+  }
+  if (deps.connectionsRefused !== undefined) {
+    const read = deps.connectionsRefused;
+    new Counter({
+      name: `${PREFIX}connections_refused_total`,
+      help: 'RTMP connections closed at accept by the per-address limits, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of read()) this.inc({ reason }, count);
+      },
+    });
+  }
 
   perStream('gauge', 'stream_input_bitrate_bps', 'Input bitrate of the stream, bit/s over the sliding window.', (s, at) => s.bitrate(at));
   perStream('gauge', 'stream_fps', 'Frames per second ffmpeg reports encoding.', (s) => s.transcode?.progress?.fps);

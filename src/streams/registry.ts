@@ -108,7 +108,8 @@ export type RefusalReason =
   | 'codec'
   | 'protocol'
   | 'draining'
-  | 'idle-timeout';
+  | 'idle-timeout'
+  | 'auth';
 
 /** Events a registry emits. */
 export interface RegistryEvents extends Record<string, unknown[]> {
