@@ -29,7 +29,7 @@ import {
 import { ServerHandshake } from '../rtmp/handshake.ts';
 import { MessageType, UserControlEvent } from '../rtmp/message-types.ts';
 import type { PublishRequest, RefusalReason, StreamEntry } from '../streams/registry.ts';
-import { normaliseApp, parseStreamName } from '../streams/stream-key.ts';
+import { MAX_QUERY_LENGTH, normaliseApp, parseStreamName, type StreamName } from '../streams/stream-key.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { refusalFor } from './refusal.ts';
 
@@ -56,6 +56,26 @@ export interface SessionRegistry {
   refuse(reason: RefusalReason, detail: { key?: string; peer: string; message: string }): void;
   totalBytesIn: number;
   totalBytesOut: number;
+}
+
+/** One publish to authenticate: what a SessionAuthorizer is told. */
+export interface PublishAttempt {
+  app: string;
+  /** The stream key, without its query. */
+  key: string;
+  /** Query parameters of connect's tcUrl and app, overridden by those of the publish name. */
+  query: Readonly<Record<string, string>>;
+  /** The publisher's IP address, as the socket reports it. */
+  clientAddress: string;
+}
+
+/**
+ * Publish authentication (auth.enabled; a PublishAuthorizer fits): resolves
+ * when the publish may go ahead, rejects with a typed error (mapped to an
+ * onStatus by refusal.ts, its message sent as the description) when not.
+ */
+export interface SessionAuthorizer {
+  authorize(attempt: PublishAttempt): Promise<void>;
 }
 
 /** A media message of a publishing stream, for downstream consumers (transcoder). */
@@ -105,11 +125,14 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly #options: SessionOptions;
   readonly #registry: SessionRegistry;
   readonly #log: Logger;
+  readonly #authorizer: SessionAuthorizer | undefined;
   readonly #handshake = new ServerHandshake(() => Date.now());
   readonly #decoder: ChunkDecoder;
   readonly #encoder = new ChunkEncoder();
   #phase = Phase.Handshake;
   #timer: NodeJS.Timeout;
+  /** Set from the handshake's end until a publish command: a peer that never publishes is cut. */
+  #publishDeadline: NodeJS.Timeout | undefined;
   #received = 0;
   #lastAck = 0;
   #peerWindow = 0;
@@ -117,18 +140,34 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #streams = new Set<number>();
   #tcUrl: string | undefined;
   #app = '';
+  /** Query parameters that came with connect (in tcUrl or app), for authentication. */
+  #connectQuery: Readonly<Record<string, string>> = {};
+  /** Publish attempts so far; a pending authorisation answers only if it is still the current one. */
+  #attempts = 0;
+  /** The attempt whose authorisation is pending, or 0. */
+  #authorizing = 0;
   #entry: StreamEntry | undefined;
   #publishStreamId = 0;
   /** The key of the last publish request, for logging refusals that come before registration. */
   #requestedKey: string | undefined;
   #lastBitrateCheck = 0;
+  /** Date.now() when the current socket read arrived: one clock read per read, not per message. */
+  #now = 0;
 
-  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger) {
+  constructor(
+    id: number,
+    socket: Socket,
+    options: SessionOptions,
+    registry: SessionRegistry,
+    log: Logger,
+    authorizer?: SessionAuthorizer,
+  ) {
     super((err, event) => this.#log.error({ err, event }, 'session listener failed'));
     this.id = id;
     this.#socket = socket;
     this.#options = options;
     this.#registry = registry;
+    this.#authorizer = authorizer;
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.#log = log.child({ session: id, peer: this.peer });
     this.#decoder = new ChunkDecoder(options.decoderLimits);
@@ -170,18 +209,31 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         this.#phase = Phase.Connecting;
         clearTimeout(this.#timer);
         this.#timer = setTimeout(() => this.#fail(new IdleTimeoutError(
-          `no data from the peer for ${this.#options.idleTimeoutMs} ms`,
+          `no complete RTMP message from the peer for ${this.#options.idleTimeoutMs} ms`,
+        )), this.#options.idleTimeoutMs);
+        // This server only takes publishers: a peer that keeps the connection alive with small
+        // valid messages but never publishes holds a socket for nothing.
+        this.#publishDeadline = setTimeout(() => this.#fail(new IdleTimeoutError(
+          `no publish command within ${this.#options.idleTimeoutMs} ms of the handshake`,
         )), this.#options.idleTimeoutMs);
         if (step.rest === undefined) return;
         data = step.rest;
-      } else {
-        this.#timer.refresh();
       }
       this.#countBytes(data.length);
       const messages = this.#decoder.push(data);
-      for (const message of messages) {
-        this.#handle(message);
-        if (this.#closed) return;
+      // Progress is a whole message, not a byte: a peer dripping bytes (slowloris) still times out.
+      if (messages.length > 0) this.#timer.refresh();
+      // Before publishing, one read often brings commands with several replies each (connect
+      // alone has five): corked, they leave in one write instead of one packet per message.
+      const cork = messages.length > 0 && this.#phase !== Phase.Publishing;
+      if (cork) this.#socket.cork();
+      try {
+        for (const message of messages) {
+          this.#handle(message);
+          if (this.#closed) return;
+        }
+      } finally {
+        if (cork) this.#socket.uncork();
       }
       this.#checkBitrate();
     } catch (err) {
@@ -193,6 +245,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #countBytes(n: number): void {
     this.#received += n;
     const now = Date.now();
+    this.#now = now;
     this.#entry?.addBytes(n, now);
     if (this.#peerWindow > 0 && this.#received - this.#lastAck >= this.#peerWindow) {
       this.#lastAck = this.#received;
@@ -203,7 +256,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #checkBitrate(): void {
     const entry = this.#entry;
     if (entry === undefined) return;
-    const now = Date.now();
+    const now = this.#now;
     if (now - this.#lastBitrateCheck < BITRATE_CHECK_MS) return;
     this.#lastBitrateCheck = now;
     if (entry.sustainedAbove(this.#options.maxBitrateBps, now)) {
@@ -279,7 +332,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         this.#send(command('onFCPublish', 0, null, [{
           level: 'status',
           code: 'NetStream.Publish.Start',
-          description: `FCPublish to ${String(cmd.args[0])}`.slice(0, 200),
+          // Not String(): a decoded AMF object has a null prototype and would throw.
+          description: `FCPublish to ${typeof cmd.args[0] === 'string' ? cmd.args[0].slice(0, 180) : typeof cmd.args[0]}`,
         }]));
         this.#send(command('_result', cmd.transactionId, null, [undefined]));
         return;
@@ -305,6 +359,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         return;
       case 'deleteStream':
       case 'closeStream':
+        this.#authorizing = 0;
         this.#unpublish(true);
         return;
       case 'play':
@@ -353,6 +408,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     if (typeof tcUrl === 'string' && /^rtmps?:\/\//i.test(tcUrl) && tcUrl.length < 512) {
       this.#tcUrl = tcUrl.split('?')[0]!.replace(/\/+$/, '');
     }
+    // OBS-style publishers put a token on the server URL: rtmp://host/live?exp=…&sig=….
+    this.#connectQuery = mergeQueries(queryOf(tcUrl), queryOf(obj['app']));
     const encoding = typeof obj['objectEncoding'] === 'number' ? obj['objectEncoding'] : 0;
     this.#phase = Phase.Connected;
     this.#send(windowAckSize(this.#options.windowAckSize));
@@ -372,10 +429,48 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     if (!this.#streams.has(streamId)) {
       throw new CommandError(`publish on message stream ${streamId}, which createStream did not return`);
     }
-    if (this.#entry !== undefined) throw new CommandError('publish while already publishing');
+    if (this.#entry !== undefined || this.#authorizing !== 0) throw new CommandError('publish while already publishing');
+    clearTimeout(this.#publishDeadline);
     const name = parseStreamName(cmd.args[0]);
     this.#requestedKey = name.key;
     this.#publishStreamId = streamId;
+    const authorizer = this.#authorizer;
+    if (authorizer === undefined) {
+      this.#startPublish(name, streamId, cmd.args[1]);
+      return;
+    }
+    // Authentication may wait on the webhook: other sessions go on meanwhile, and this
+    // one registers nothing, so media sent before the answer is dropped (#onMedia).
+    const attempt = ++this.#attempts;
+    this.#authorizing = attempt;
+    const current = (): boolean => this.#authorizing === attempt && !this.#closed;
+    authorizer
+      .authorize({
+        app: this.#app,
+        key: name.key,
+        query: mergeQueries(this.#connectQuery, name.query),
+        clientAddress: this.#socket.remoteAddress ?? '',
+      })
+      .then(
+        () => {
+          if (!current()) return;
+          this.#authorizing = 0;
+          try {
+            this.#startPublish(name, streamId, cmd.args[1]);
+          } catch (err) {
+            this.#fail(err);
+          }
+        },
+        (err: unknown) => {
+          if (!current()) return;
+          this.#authorizing = 0;
+          this.#fail(err);
+        },
+      );
+  }
+
+  /** Registers the stream and tells the publisher it is live. */
+  #startPublish(name: StreamName, streamId: number, type: AmfValue | undefined): void {
     const base = this.#tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${this.#app}`;
     this.#entry = this.#registry.publish({
       key: name.key,
@@ -385,7 +480,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
       sourceUrl: `${base}/${name.key}`,
     });
     this.#phase = Phase.Publishing;
-    this.#log.info({ key: name.key, type: cmd.args[1] }, 'publish started');
+    this.#log.info({ key: name.key, type }, 'publish started');
     this.#send(userControl(UserControlEvent.StreamBegin, streamId));
     this.#send(onStatus(streamId, {
       level: 'status',
@@ -414,29 +509,43 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #onMedia(typeId: 8 | 9, timestamp: number, payload: Buffer, streamId: number): void {
     const entry = this.#entry;
     if (entry === undefined || streamId !== this.#publishStreamId || payload.length === 0) return;
-    const now = Date.now();
-    entry.lastMediaAt = now;
+    entry.lastMediaAt = this.#now;
     entry.lastTimestamp = timestamp;
     entry.mediaBytes += payload.length;
     let keyframe = false;
     let config = false;
+    const first = payload[0]!;
     if (typeId === MessageType.Video) {
-      const tag = parseVideoTag(payload);
-      this.#acceptVideoCodec(tag);
-      entry.videoCodec = tag.codec;
-      if (tag.packet === 'sequence-start') {
-        config = true;
-        const video = parseAvcDecoderConfig(tag.payload);
-        entry.video = video;
-        this.#checkResolution(video.width, video.height, 'sequence header');
-        this.#log.info({ key: entry.key, codec: video.codecString, width: video.width, height: video.height }, 'video configured');
-      } else if (tag.packet === 'coded-frames') {
+      const frameType = first >> 4;
+      // Fast path, no tag object: legacy AVC coded frames (FLV spec E.4.3.1: FrameType 1-3,
+      // CodecID 7, AVCPacketType 1, SI24 composition time) once the stream is known as H.264.
+      if ((first & 0x0f) === 7 && frameType >= 1 && frameType <= 3 && payload.length >= 5 && payload[1] === 1 && entry.videoCodec === 'h264') {
         entry.videoFrames++;
-        if (tag.frameType === 'key') {
+        if (frameType === 1) {
           entry.keyFrames++;
           keyframe = true;
         }
+      } else {
+        const tag = parseVideoTag(payload);
+        this.#acceptVideoCodec(tag);
+        entry.videoCodec = tag.codec;
+        if (tag.packet === 'sequence-start') {
+          config = true;
+          const video = parseAvcDecoderConfig(tag.payload);
+          entry.video = video;
+          this.#checkResolution(video.width, video.height, 'sequence header');
+          this.#log.info({ key: entry.key, codec: video.codecString, width: video.width, height: video.height }, 'video configured');
+        } else if (tag.packet === 'coded-frames') {
+          entry.videoFrames++;
+          if (tag.frameType === 'key') {
+            entry.keyFrames++;
+            keyframe = true;
+          }
+        }
       }
+    } else if (first >> 4 === 10 && payload.length >= 2 && payload[1] === 1 && entry.audioCodec === 'aac') {
+      // Fast path: AAC raw frames (FLV spec E.4.2.1: SoundFormat 10, AACPacketType 1).
+      entry.audioFrames++;
     } else {
       const tag = parseAudioTag(payload);
       if (tag.enhanced) {
@@ -532,6 +641,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     if (this.#phase === Phase.Closed) return;
     this.#phase = Phase.Closed;
     clearTimeout(this.#timer);
+    clearTimeout(this.#publishDeadline);
     this.#unpublish(false);
     this.#socket.pause();
     if (graceMs === 0) {
@@ -549,6 +659,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
 
   #onClose(): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#publishDeadline);
     const wasOpen = this.#phase !== Phase.Closed;
     this.#phase = Phase.Closed;
     this.#unpublish(false);
@@ -565,6 +676,23 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     this.#registry.totalBytesOut += bytes.length;
     this.#socket.write(bytes);
   }
+}
+
+/** The query parameters after `?` in a connect `app` or `tcUrl` (none when absent, too long or not a string). */
+function queryOf(value: AmfValue | undefined): Record<string, string> {
+  const query: Record<string, string> = Object.create(null);
+  if (typeof value !== 'string') return query;
+  const q = value.indexOf('?');
+  if (q === -1 || value.length - q - 1 > MAX_QUERY_LENGTH) return query;
+  for (const [k, v] of new URLSearchParams(value.slice(q + 1))) query[k] = v;
+  return query;
+}
+
+/** Later sources override earlier ones, parameter by parameter. */
+function mergeQueries(...sources: Readonly<Record<string, string>>[]): Readonly<Record<string, string>> {
+  const merged: Record<string, string> = Object.create(null);
+  for (const source of sources) for (const [k, v] of Object.entries(source)) merged[k] = v;
+  return Object.freeze(merged);
 }
 
 function isObject(value: AmfValue): value is AmfObject {

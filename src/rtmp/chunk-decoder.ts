@@ -44,6 +44,15 @@ export const DEFAULT_CHUNK_LIMITS: Readonly<ChunkDecoderLimits> = Object.freeze(
 export const DEFAULT_CHUNK_SIZE = 128;
 const EXTENDED = 0xffffff;
 const MESSAGE_HEADER_LENGTH = [11, 7, 3, 0] as const;
+/**
+ * Messages that span chunks are reassembled in slices of a per-decoder slab
+ * rather than one allocation each: far fewer ArrayBuffers, hence fewer
+ * external-memory GCs. A slice keeps its whole slab alive, so only messages up
+ * to SLAB_MESSAGE_MAX use it; larger ones get their own buffer.
+ */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MESSAGE_MAX = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** Per chunk stream state: the last header seen and the message being assembled. */
 interface ChunkStream {
@@ -83,9 +92,17 @@ export class ChunkDecoder {
   #streams = new Map<number, ChunkStream>();
   #buffered = 0;
 
-  // Byte queue: the unconsumed input, consumed from the front.
+  // Byte queue: the unconsumed input; #offset bytes of #queue[0] are consumed.
   #queue: Buffer[] = [];
+  #offset = 0;
   #queued = 0;
+  /** Header bytes that straddle two input buffers are gathered here. */
+  readonly #scratch = Buffer.allocUnsafe(16);
+  /** Where #contiguous() left its bytes: a buffer and a position in it. */
+  #hb: Buffer = EMPTY;
+  #hp = 0;
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
 
   #state = State.BasicHeader;
   #fmt = 0;
@@ -138,14 +155,14 @@ export class ChunkDecoder {
 
   #readBasicHeader(): boolean {
     if (this.#queued < 1) return false;
-    const first = this.#peekByte(0);
+    const first = this.#byte(0);
     const low = first & 0x3f;
     const size = low === 0 ? 2 : low === 1 ? 3 : 1;
     if (this.#queued < size) return false;
-    const header = this.#consume(size);
     this.#fmt = first >> 6;
     // RTMP spec 5.3.1.1: ids 64-319 in one extra byte, 64-65599 in two (little-endian).
-    this.#csid = low === 0 ? header[1]! + 64 : low === 1 ? header[1]! + header[2]! * 256 + 64 : low;
+    this.#csid = low === 0 ? this.#byte(1) + 64 : low === 1 ? this.#byte(1) + this.#byte(2) * 256 + 64 : low;
+    this.#skip(size);
     this.#state = State.MessageHeader;
     return true;
   }
@@ -186,15 +203,18 @@ export class ChunkDecoder {
       if (!stream.extended && stream.payload === undefined) this.#applyDelta(stream, stream.delta);
       return true;
     }
-    const h = this.#consume(length);
     // A new header while a message is half-assembled: the sender gave up on it.
     this.#dropPayload(stream);
-    const field = (h[0]! << 16) | (h[1]! << 8) | h[2]!;
+    this.#contiguous(length);
+    const h = this.#hb;
+    const p = this.#hp;
+    const field = (h[p]! << 16) | (h[p + 1]! << 8) | h[p + 2]!;
     if (fmt <= 1) {
-      stream.length = (h[3]! << 16) | (h[4]! << 8) | h[5]!;
-      stream.typeId = h[6]!;
+      stream.length = (h[p + 3]! << 16) | (h[p + 4]! << 8) | h[p + 5]!;
+      stream.typeId = h[p + 6]!;
     }
-    if (fmt === 0) stream.streamId = h.readUInt32LE(7);
+    if (fmt === 0) stream.streamId = h.readUInt32LE(p + 7);
+    this.#skip(length);
     stream.extended = field === EXTENDED;
     if (stream.extended) {
       this.#state = State.ExtendedTimestamp;
@@ -208,17 +228,18 @@ export class ChunkDecoder {
   #readExtendedTimestamp(): boolean {
     if (this.#queued < 4) return false;
     const stream = this.#current!;
+    this.#contiguous(4);
+    const value = this.#hb.readUInt32BE(this.#hp);
     if (this.#fmt === 3) {
       // RTMP spec 5.3.1.3 says type 3 chunks repeat the extended timestamp; some
       // encoders omit it. Take the four bytes as the field only when they match
       // the value the stream's last header carried; else they are payload.
-      const value = this.#peekUInt32();
-      if (value === stream.extendedValue) this.#consume(4);
+      if (value === stream.extendedValue) this.#skip(4);
       if (stream.payload === undefined) this.#applyDelta(stream, stream.delta);
       this.#state = State.Payload;
       return true;
     }
-    const value = this.#consume(4).readUInt32BE(0);
+    this.#skip(4);
     stream.extendedValue = value;
     this.#applyTimestampField(stream, this.#fmt, value);
     this.#state = State.Payload;
@@ -240,18 +261,25 @@ export class ChunkDecoder {
     const stream = this.#current!;
     if (this.#chunkLeft < 0) {
       if (stream.payload === undefined) {
-        if (stream.length > this.#limits.maxMessageSize) {
+        const length = stream.length;
+        if (length > this.#limits.maxMessageSize) {
           throw new MessageTooLargeError(
-            `RTMP chunk: message of ${stream.length} bytes (type ${stream.typeId}) exceeds the ${this.#limits.maxMessageSize}-byte limit`,
+            `RTMP chunk: message of ${length} bytes (type ${stream.typeId}) exceeds the ${this.#limits.maxMessageSize}-byte limit`,
           );
         }
-        // Nothing is reserved before the first payload byte arrives.
-        if (this.#queued === 0 && stream.length > 0) return null;
-        // Whole message in one chunk and in the first queued buffer: hand out a view, no copy.
-        const head = this.#queue[0];
-        if (stream.length <= this.#chunkSize && head !== undefined && head.length >= stream.length) {
+        if (length === 0) {
           this.#state = State.BasicHeader;
-          return this.#finishMessage(stream, this.#consume(stream.length));
+          return this.#finishMessage(stream, EMPTY);
+        }
+        // Nothing is reserved before the first payload byte arrives.
+        if (this.#queued === 0) return null;
+        // Whole message in one chunk and in the first queued buffer: hand out a view, no copy.
+        const head = this.#queue[0]!;
+        if (length <= this.#chunkSize && head.length - this.#offset >= length) {
+          this.#state = State.BasicHeader;
+          const view = head.subarray(this.#offset, this.#offset + length);
+          this.#skip(length);
+          return this.#finishMessage(stream, view);
         }
         this.#reserve(stream);
       }
@@ -260,7 +288,7 @@ export class ChunkDecoder {
     if (this.#chunkLeft > 0) {
       if (this.#queued === 0) return null;
       const take = Math.min(this.#chunkLeft, this.#queued);
-      this.#copyOut(stream.payload!, stream.received, take, true);
+      this.#take(stream.payload!, stream.received, take);
       stream.received += take;
       this.#chunkLeft -= take;
       if (this.#chunkLeft > 0) return null;
@@ -282,8 +310,21 @@ export class ChunkDecoder {
       );
     }
     this.#buffered = total;
-    stream.payload = Buffer.allocUnsafe(stream.length);
+    stream.payload = this.#allocate(stream.length);
     stream.received = 0;
+  }
+
+  /** A message buffer: a slice of the slab when small enough, else its own. */
+  #allocate(n: number): Buffer {
+    if (n > SLAB_MESSAGE_MAX) return Buffer.allocUnsafe(n);
+    if (this.#slab === undefined || this.#slabUsed + n > SLAB_SIZE) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + n);
+    // Keep slices 8-byte aligned, as Buffer's own pool does.
+    this.#slabUsed += (n + 7) & ~7;
+    return out;
   }
 
   #finishMessage(stream: ChunkStream, payload: Buffer): RawMessage {
@@ -325,53 +366,69 @@ export class ChunkDecoder {
     stream.received = 0;
   }
 
-  #peekByte(index: number): number {
-    return this.#queue[0]![index]!;
-  }
-
-  #peekUInt32(): number {
-    const head = this.#queue[0]!;
-    if (head.length >= 4) return head.readUInt32BE(0);
-    return this.#consumeCopy(4, false).readUInt32BE(0);
-  }
-
-  /** Takes n queued bytes; a view when they sit in one buffer, else a copy. */
-  #consume(n: number): Buffer {
-    const head = this.#queue[0]!;
-    if (head.length > n) {
-      this.#queue[0] = head.subarray(n);
-      this.#queued -= n;
-      return head.subarray(0, n);
+  /** The queued byte at `index` from the front, not consumed. */
+  #byte(index: number): number {
+    let at = this.#offset + index;
+    let i = 0;
+    let buf = this.#queue[0]!;
+    while (at >= buf.length) {
+      at -= buf.length;
+      buf = this.#queue[++i]!;
     }
-    if (head.length === n) {
-      this.#queue.shift();
-      this.#queued -= n;
-      return head;
+    return buf[at]!;
+  }
+
+  /** Drops `n` queued bytes from the front. */
+  #skip(n: number): void {
+    this.#queued -= n;
+    let offset = this.#offset + n;
+    const queue = this.#queue;
+    while (queue.length > 0 && offset >= queue[0]!.length) {
+      offset -= queue[0]!.length;
+      queue.shift();
     }
-    return this.#consumeCopy(n, true);
+    this.#offset = offset;
   }
 
-  #consumeCopy(n: number, remove: boolean): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    this.#copyOut(out, 0, n, remove);
-    return out;
+  /**
+   * Makes `n` queued bytes readable in one piece without consuming them: in
+   * place when the first buffer holds them all, else copied into the scratch.
+   */
+  #contiguous(n: number): void {
+    const head = this.#queue[0]!;
+    if (head.length - this.#offset >= n) {
+      this.#hb = head;
+      this.#hp = this.#offset;
+      return;
+    }
+    let done = 0;
+    for (let i = 0, from = this.#offset; done < n; i++, from = 0) {
+      const buf = this.#queue[i]!;
+      const take = Math.min(buf.length - from, n - done);
+      buf.copy(this.#scratch, done, from, from + take);
+      done += take;
+    }
+    this.#hb = this.#scratch;
+    this.#hp = 0;
   }
 
-  #copyOut(target: Buffer, offset: number, n: number, remove: boolean): void {
-    let index = 0;
+  /** Moves `n` queued bytes into `target` at `offset`. */
+  #take(target: Buffer, offset: number, n: number): void {
+    const queue = this.#queue;
     let done = 0;
     while (done < n) {
-      const buf = this.#queue[index]!;
-      const take = Math.min(buf.length, n - done);
-      buf.copy(target, offset + done, 0, take);
+      const buf = queue[0]!;
+      const from = this.#offset;
+      const take = Math.min(buf.length - from, n - done);
+      buf.copy(target, offset + done, from, from + take);
       done += take;
-      if (!remove) {
-        index++;
-        continue;
+      if (from + take === buf.length) {
+        queue.shift();
+        this.#offset = 0;
+      } else {
+        this.#offset = from + take;
       }
-      if (take === buf.length) this.#queue.shift();
-      else this.#queue[0] = buf.subarray(take);
     }
-    if (remove) this.#queued -= n;
+    this.#queued -= n;
   }
 }

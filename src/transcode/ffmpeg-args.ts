@@ -1,6 +1,7 @@
 /**
  * The ffmpeg command line for one published stream: FLV on stdin, decoded once,
- * split and scaled per rung, every rung encoded, audio encoded once, and one set
+ * scaled to every rung (x264: each rung from the one above), every rung
+ * encoded, audio encoded once, and one set
  * of CMAF (fMP4) segments written by the `dash` muxer with `-hls_playlist 1`, so
  * `manifest.mpd`, `master.m3u8` and the media playlists share the segments.
  *
@@ -95,7 +96,7 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-/** Filter graph: upload (hardware only) and split once, then fps + scale + setdar per rung. */
+/** Filter graph: x264 chains the scalers (see chainGraph); hardware uploads and splits once, then fps + scale + setdar per rung. */
 function filterGraph(plan: TranscodePlan): string {
   const n = plan.rungs.length;
   const head: Record<EncoderKind, string> = {
@@ -130,9 +131,34 @@ function filterGraph(plan: TranscodePlan): string {
   if (n === 1) {
     return `[0:v:0]${prefix ? `${prefix},` : ''}${branch(plan.rungs[0]!)}[v0]`;
   }
+  if (plan.encoder === 'x264') return chainGraph(plan.rungs, scale, dar);
   const labels = plan.rungs.map((_, i) => `[s${i}]`).join('');
   const parts = [`[0:v:0]${prefix ? `${prefix},` : ''}split=${n}${labels}`];
   plan.rungs.forEach((r, i) => parts.push(`[s${i}]${branch(r)}[v${i}]`));
+  return parts.join(';');
+}
+
+/**
+ * The x264 graph: each rung is scaled from the rung above it (1080p → 720p →
+ * 480p → 360p) instead of every rung from the decoded source, so every scaler
+ * after the first reads a smaller picture (bench/README.md: up to a fifth
+ * less scaling CPU for a 720p source, depending on the ffmpeg build; about 1%
+ * of the whole ladder, the encoders being most of it). The fps filter runs once at the head when the rungs share
+ * a frame rate. A rung with a higher frame rate than the rung above cannot be
+ * derived from it and is scaled from the source instead.
+ */
+function chainGraph(rungs: readonly Rung[], scale: (r: Rung) => string, dar: string): string {
+  const n = rungs.length;
+  const fromAbove = rungs.map((r, i) => i > 0 && r.fps <= rungs[i - 1]!.fps);
+  const roots = rungs.map((_, i) => i).filter((i) => !fromAbove[i]);
+  const parts: string[] = [];
+  if (roots.length > 1) parts.push(`[0:v:0]split=${roots.length}${roots.map((i) => `[s${i}]`).join('')}`);
+  rungs.forEach((r, i) => {
+    const input = fromAbove[i] ? `[c${i - 1}]` : roots.length > 1 ? `[s${i}]` : '[0:v:0]';
+    const fps = fromAbove[i] && r.fps === rungs[i - 1]!.fps ? '' : `fps=${formatFps(r.fps)},`;
+    const tap = i + 1 < n && fromAbove[i + 1] === true;
+    parts.push(`${input}${fps}${scale(r)},${dar}${tap ? `,split=2[v${i}][c${i}]` : `[v${i}]`}`);
+  });
   return parts.join(';');
 }
 
@@ -168,6 +194,38 @@ function videoOptions(plan: TranscodePlan, r: Rung, i: number): string[] {
   return args;
 }
 
+/** Global options that open the hardware device the filter graph uploads to (none for x264 and NVENC). */
+function hardwareDeviceArgs(plan: Pick<TranscodePlan, 'encoder' | 'vaapiDevice'>): string[] {
+  if (plan.encoder === 'vaapi') return ['-vaapi_device', plan.vaapiDevice ?? TRANSCODE_DEFAULTS.vaapiDevice];
+  if (plan.encoder === 'qsv') return ['-init_hw_device', 'qsv=hw', '-filter_hw_device', 'hw'];
+  return [];
+}
+
+/** What a start-up test encode needs: the live run's video settings, a synthetic source and a length. */
+export interface TestEncodePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'preset' | 'segmentSeconds' | 'vaapiDevice'> {
+  /** Size and rate of the `testsrc2` source. */
+  source: { width: number; height: number; fps: number };
+  /** Frames to encode (`-frames:v`). */
+  frames: number;
+}
+
+/**
+ * The arguments of a test encode that proves `plan.encoder` works: a `testsrc2`
+ * source through exactly the live run's device options, filter graph (upload,
+ * split, fps, hardware scaler) and per-rung encoder options, into `-f null`.
+ * Built from the same pieces as {@link buildFfmpegArgs}, so the two cannot diverge.
+ */
+export function buildTestEncodeArgs(plan: TestEncodePlan): string[] {
+  if (plan.rungs.length === 0) throw invalid('the plan has no rungs');
+  const full: TranscodePlan = { ...plan, windowSegments: 1, audio: false, audioKbps: 0, outputDir: '/' };
+  const { width, height, fps } = plan.source;
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-nostats', ...hardwareDeviceArgs(plan)];
+  args.push('-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${formatFps(fps)}`, '-filter_complex', filterGraph(full));
+  plan.rungs.forEach((r, i) => args.push(...videoOptions(full, r, i)));
+  args.push('-frames:v', String(plan.frames), '-f', 'null', '-');
+  return args;
+}
+
 /**
  * Builds the ffmpeg arguments (without the `ffmpeg` itself) for `plan`.
  * Output stream order: one video stream per rung (high → low), then audio.
@@ -192,8 +250,7 @@ export function buildFfmpegArgs(plan: TranscodePlan): string[] {
   // A restarted process must overwrite the previous manifest rather than prompt.
   args.push('-y');
 
-  if (plan.encoder === 'vaapi') args.push('-vaapi_device', plan.vaapiDevice ?? TRANSCODE_DEFAULTS.vaapiDevice);
-  if (plan.encoder === 'qsv') args.push('-init_hw_device', 'qsv=hw', '-filter_hw_device', 'hw');
+  args.push(...hardwareDeviceArgs(plan));
 
   args.push(
     '-fflags', '+genpts',

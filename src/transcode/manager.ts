@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionEvents } from '../ingest/session.ts';
@@ -20,8 +20,15 @@ export function resolveOutputRoot(configured: string, env: NodeJS.ProcessEnv = p
   return runtime ? join(runtime, 'streams') : join(tmpdir(), 'proxy-rtmp');
 }
 
-/** How often output usage is measured when a quota is set. */
+/** How often output usage (with a quota) and the output filesystem's free space are measured. */
 export const QUOTA_SCAN_MS = 1000;
+
+/**
+ * Free space on the output filesystem below which it counts as full: less than
+ * any segment. ffmpeg's dash muxer does not report failed writes (it keeps
+ * running and leaves empty playlists), so a full disk is detected here.
+ */
+export const DISK_FULL_BYTES = 64 * 1024;
 
 /** Bytes of the files in the stream directories under `root` (one level deep, as we write them). */
 export async function outputUsage(root: string): Promise<number> {
@@ -62,6 +69,8 @@ export class TranscodeManager {
   #scan: NodeJS.Timeout | undefined;
   /** Output bytes at the last scan (only measured when a quota is set). */
   usageBytes = 0;
+  /** Free bytes on the output filesystem at the last scan; undefined until measured or when it cannot be. */
+  freeBytes: number | undefined;
 
   constructor(root: string, settings: TranscodeSettings, policy: OutputPolicy, log: Logger) {
     this.root = root;
@@ -81,16 +90,32 @@ export class TranscodeManager {
       if (name !== MARKER) await rm(join(this.root, name), { recursive: true, force: true });
     }
     await writeFile(join(this.root, MARKER), 'HLS/DASH output of proxy-rtmp; cleaned at every start.\n');
-    if (this.#policy.quotaBytes > 0) {
-      this.#scan = setInterval(() => {
-        outputUsage(this.root).then(
-          (bytes) => (this.usageBytes = bytes),
-          (err: unknown) => this.#log.warn({ err }, 'cannot measure output usage'),
-        );
-      }, QUOTA_SCAN_MS);
-      this.#scan.unref();
-    }
+    this.#scan = setInterval(() => this.#measure(), QUOTA_SCAN_MS);
+    this.#scan.unref();
     this.#log.info({ dir: this.root, cleaned: Math.max(0, names.length - 1) }, 'output directory ready');
+  }
+
+  #measure(): void {
+    if (this.#policy.quotaBytes > 0) {
+      outputUsage(this.root).then(
+        (bytes) => (this.usageBytes = bytes),
+        (err: unknown) => this.#log.warn({ err }, 'cannot measure output usage'),
+      );
+    }
+    statfs(this.root).then(
+      (fs) => {
+        this.freeBytes = fs.bavail * fs.bsize;
+        if (this.freeBytes >= DISK_FULL_BYTES) return;
+        for (const transcoder of this.#live.values()) {
+          if (transcoder.state.status !== 'error') transcoder.fail(this.#diskFullMessage());
+        }
+      },
+      () => (this.freeBytes = undefined),
+    );
+  }
+
+  #diskFullMessage(): string {
+    return `output disk full (${Math.floor((this.freeBytes ?? 0) / 1024)} KiB free on ${this.root}): No space left on device`;
   }
 
   /** Wires a session's publish, media and unpublish events. */
@@ -116,6 +141,11 @@ export class TranscodeManager {
       const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
       entry.error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
       this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, entry.error);
+      return;
+    }
+    if (this.freeBytes !== undefined && this.freeBytes < DISK_FULL_BYTES) {
+      entry.error = `${this.#diskFullMessage()}: this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, freeBytes: this.freeBytes }, entry.error);
       return;
     }
     this.#live.set(entry.key, new StreamTranscoder(entry, this.root, this.#settings, this.#log));

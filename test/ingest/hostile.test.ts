@@ -87,6 +87,23 @@ describe('hostile input', () => {
     assert.ok(grown < 100 * 1024 * 1024, `RSS grew by ${grown} bytes`);
   });
 
+  test('a peer that keeps talking but never publishes is cut at the idle timeout', async () => {
+    const { client } = await TestRtmpClient.connected(server.port);
+    const t0 = Date.now();
+    // A whole, valid command every 300 ms: the idle timer never fires, only the publish deadline can.
+    const chatter = setInterval(() => {
+      if (!client.closed) void client.call('releaseStream', null, 'never-published').catch(() => {});
+    }, 300);
+    try {
+      await client.waitClosed(4000);
+    } finally {
+      clearInterval(chatter);
+    }
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 1200 && elapsed < 3000, `cut after ${elapsed} ms (idle timeout 1500 ms)`);
+    await stillServing('after-chatter');
+  });
+
   test('thousands of chunk streams: refused at the cap', async () => {
     const parts: Buffer[] = [];
     for (let i = 0; i < 3000; i++) {

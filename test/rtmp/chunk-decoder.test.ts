@@ -126,6 +126,29 @@ describe('ChunkDecoder fixtures (RTMP spec 5.3)', () => {
     assert.equal(ms[1]!.payload.toString('hex'), 'abcd');
   });
 
+  test('reassembled messages keep their bytes while later ones are decoded, across reassembly-buffer boundaries', () => {
+    // Sizes straddle the decoder's pooled-buffer limits (16 KiB slices of 64 KiB slabs) and the chunk size.
+    const sizes = [0, 1, 127, 129, 4095, 4097, 5000, 16 * 1024, 16 * 1024 + 1, 40_000, 3000, 12_000];
+    for (const chunkSize of [128, 4096]) {
+      const sent = Array.from({ length: 48 }, (_, i) => {
+        const payload = Buffer.alloc(sizes[i % sizes.length]!);
+        for (let j = 0; j < payload.length; j++) payload[j] = (i * 31 + j) & 0xff;
+        return { csid: 4 + (i % 3), typeId: 9, streamId: 1, timestamp: i * 33, payload };
+      });
+      const wire = Buffer.concat([encodeChunks(setChunkSize(chunkSize), 128), ...sent.map((m) => encodeChunks(m, chunkSize))]);
+      const decoder = new ChunkDecoder();
+      const got: RawMessage[] = [];
+      for (let offset = 0, i = 0; offset < wire.length; i++) {
+        const n = [1, 7, 4096, 13, 65536, 3][i % 6]!;
+        got.push(...decoder.push(wire.subarray(offset, offset + n)));
+        offset += n;
+      }
+      assert.equal(got.length, sent.length + 1);
+      got.slice(1).forEach((m, i) => assert.ok(m.payload.equals(sent[i]!.payload), `chunk size ${chunkSize}, message ${i} (${sent[i]!.payload.length} bytes)`));
+      assert.equal(decoder.bufferedBytes, 0);
+    }
+  });
+
   test('interleaved chunk streams reassemble independently', () => {
     const a = Buffer.alloc(200, 0xa);
     const b = Buffer.alloc(150, 0xb);

@@ -27,11 +27,13 @@ export class TestRtmpClient {
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    this.#closed = once(socket, 'close').then(() => {
+    // Not events.once: it rejects on 'error', and a reset by the server is an expected way to close.
+    this.#closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => {
       this.closed = true;
       this.#wake();
     });
     socket.on('error', () => {});
+    socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.#onData(data));
   }
 

@@ -57,9 +57,11 @@ describe('buildFfmpegArgs', () => {
     assert.deepEqual(buildFfmpegArgs(plan()), [
       ...HEAD,
       '-filter_complex',
-      '[0:v:0]split=4[s0][s1][s2][s3];' +
-        '[s0]fps=30,scale=1920:1080,setdar=16/9[v0];[s1]fps=30,scale=1280:720,setdar=16/9[v1];' +
-        '[s2]fps=30,scale=854:480,setdar=16/9[v2];[s3]fps=30,scale=640:360,setdar=16/9[v3]',
+      // Chained: each rung scaled from the one above, fps once at the head.
+      '[0:v:0]fps=30,scale=1920:1080,setdar=16/9,split=2[v0][c0];' +
+        '[c0]scale=1280:720,setdar=16/9,split=2[v1][c1];' +
+        '[c1]scale=854:480,setdar=16/9,split=2[v2][c2];' +
+        '[c2]scale=640:360,setdar=16/9[v3]',
       ...x264(0, 5000, 5350, 7500, 'high'),
       ...x264(1, 3000, 3210, 4500, 'high'),
       ...x264(2, 1500, 1605, 2250, 'main'),
@@ -67,6 +69,23 @@ describe('buildFfmpegArgs', () => {
       ...AUDIO,
       ...dash('/var/lib/proxy-rtmp/live/key'),
     ]);
+  });
+
+  test('x264 chain: a lower rung at a lower frame rate gets its own fps filter; a higher one is scaled from the source', () => {
+    const rungs = [
+      { name: 'a', width: 1280, height: 720, bitrateKbps: 3000, fps: 30, codec: 'h264' as const },
+      { name: 'b', width: 854, height: 480, bitrateKbps: 1500, fps: 15, codec: 'h264' as const },
+      { name: 'c', width: 640, height: 360, bitrateKbps: 800, fps: 60, codec: 'h264' as const },
+      { name: 'd', width: 426, height: 240, bitrateKbps: 400, fps: 60, codec: 'h264' as const },
+    ];
+    assert.equal(
+      valueOf(buildFfmpegArgs(plan({ rungs })), '-filter_complex'),
+      '[0:v:0]split=2[s0][s2];' +
+        '[s0]fps=30,scale=1280:720,setdar=16/9,split=2[v0][c0];' +
+        '[c0]fps=15,scale=854:480,setdar=16/9[v1];' +
+        '[s2]fps=60,scale=640:360,setdar=16/9,split=2[v2][c2];' +
+        '[c2]scale=426:240,setdar=16/9[v3]',
+    );
   });
 
   test('x264, default ladder, 360p source: one rung, no split', () => {
