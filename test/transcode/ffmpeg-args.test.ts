@@ -42,7 +42,7 @@ function x264(i: number, kbps: number, max: number, buf: number, profile: string
   return [
     '-map', `[v${i}]`, `-c${s}`, 'libx264', `-b${s}`, `${kbps}k`, `-maxrate${s}`, `${max}k`, `-bufsize${s}`, `${buf}k`,
     `-g${s}`, '60', `-force_key_frames${s}`, 'expr:gte(t,n_forced*2)', `-profile${s}`, profile,
-    `-preset${s}`, 'veryfast', `-keyint_min${s}`, '60', `-pix_fmt${s}`, 'yuv420p', `-sc_threshold${s}`, '0',
+    `-preset${s}`, 'veryfast', `-keyint_min${s}`, '60', `-pix_fmt${s}`, 'yuv420p', `-sc_threshold${s}`, '0', `-x264-params${s}`, 'sliced-threads=1:rc-lookahead=0',
   ];
 }
 
