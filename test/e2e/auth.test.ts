@@ -7,15 +7,13 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { startApp, type RunningApp } from '../../src/app.ts';
+import type { RunningApp } from '../../src/app.ts';
 import { keyId } from '../../src/auth/keys.ts';
 import { runSignCommand } from '../../src/auth/sign-command.ts';
 import { playbackSubject, publishSubject, signedQuery } from '../../src/auth/signed-url.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { createLogger } from '../../src/log.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
-import { startTestServer, tempOutputDir } from '../support/server.ts';
+import { startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const execFileAsync = promisify(execFile);
@@ -39,22 +37,8 @@ async function startCapturing(env: Record<string, string>): Promise<{ server: Se
       done();
     },
   });
-  const config = loadConfig({
-    env: {
-      RTMP_HOST: '127.0.0.1',
-      RTMP_PORT: '0',
-      RTMP_HTTP_HOST: '127.0.0.1',
-      RTMP_HTTP_PORT: '0',
-      RTMP_GRPC_HOST: '127.0.0.1',
-      RTMP_GRPC_PORT: '0',
-      RTMP_DRAIN_GRACE_MS: '0',
-      RTMP_TRANSCODE: 'false',
-      RTMP_OUTPUT_DIR: tempOutputDir(),
-      ...env,
-    },
-  });
-  const app = await startApp(config, createLogger({ level: 'debug', format: 'json' }, sink));
-  return { server: Object.assign(app, { port: app.rtmpAddress.port, httpPort: app.httpAddress.port }), logs: () => text };
+  const server = await startTestServer({ RTMP_LOG_LEVEL: 'debug', RTMP_LOG_FORMAT: 'json', ...env }, { logTo: sink });
+  return { server, logs: () => text };
 }
 
 /** Publishes for about a second with ffmpeg; resolves with its exit code and stderr. */

@@ -118,7 +118,10 @@ describe('a hardware encoder that fails while running: the stream falls back to 
     pub.kill('SIGINT');
     await pub.exited;
     await waitUntil(() => s.registry.get('gpu_cam') === undefined, 'the stream to end');
-    assert.equal((await call<HealthCheckResponse>(client, 'HealthCheck')).status, 'healthy', 'degraded only while that stream lasts');
+    // Only the fallback is checked gone: on a busy CI box CPU alone may still read degraded.
+    const afterwards = await call<HealthCheckResponse>(client, 'HealthCheck');
+    assert.ok(!afterwards.errors.some((e) => /fell back/.test(e)), `degraded by the fallback only while that stream lasts: ${afterwards.errors.join('; ')}`);
+    assert.ok(afterwards.status === 'healthy' || afterwards.errors.every((e) => /^CPU usage at/.test(e)), afterwards.errors.join('; '));
   });
 
   test('a hardware encoder that keeps dying without a telling message: x264 after three deaths', async () => {

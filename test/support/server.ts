@@ -15,7 +15,10 @@ export function tempOutputDir(): string {
  * Transcoding is off unless the test turns it on (RTMP_TRANSCODE=true): most
  * ingest tests need no ffmpeg per stream.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<RunningApp & { port: number; httpPort: number }> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { logTo?: NodeJS.WritableStream } = {},
+): Promise<RunningApp & { port: number; httpPort: number }> {
   const config = loadConfig({
     env: {
       RTMP_HOST: '127.0.0.1',
@@ -32,6 +35,6 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       ...env,
     },
   });
-  const app = await startApp(config, createLogger(config.log, process.stderr));
+  const app = await startApp(config, createLogger(config.log, options.logTo ?? process.stderr));
   return Object.assign(app, { port: app.rtmpAddress.port, httpPort: app.httpAddress.port });
 }
