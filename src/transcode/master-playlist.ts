@@ -1,6 +1,14 @@
 import type { Rung } from './ladder.ts';
 
-/** The name ffmpeg writes its master playlist under; we publish `master.m3u8` from it. */
+/**
+ * The file the completed master playlist is published as; HTTP serves it for
+ * `master.m3u8` (src/http/request-path.ts). Never the name ffmpeg writes: ffmpeg
+ * before 4.3 can only write `master.m3u8`, which therefore is never served as is.
+ * The leading dot keeps it out of reach under its own name.
+ */
+export const PUBLISHED_MASTER_FILE = '.master.m3u8';
+
+/** The name ffmpeg writes its master playlist under (≥ 4.3); we publish PUBLISHED_MASTER_FILE from it. */
 export const FFMPEG_MASTER_NAME = 'ffmpeg-master.m3u8';
 
 function formatFrameRate(fps: number): string {

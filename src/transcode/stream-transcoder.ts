@@ -9,7 +9,7 @@ import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
 import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import { GopFeed } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
-import { augmentMasterPlaylist, FFMPEG_MASTER_NAME } from './master-playlist.ts';
+import { augmentMasterPlaylist, FFMPEG_MASTER_NAME, PUBLISHED_MASTER_FILE } from './master-playlist.ts';
 import type { FfmpegProgress } from './progress.ts';
 
 /** Transcoding settings shared by every stream (the `transcode` config section). */
@@ -18,7 +18,7 @@ export interface TranscodeSettings {
   /**
    * The ffmpeg takes `-hls_master_name` (≥ 4.3; see ffmpeg/features.ts). Without
    * it (the static 4.2 the executable carries) ffmpeg writes master.m3u8 itself,
-   * once per run and by rename, and it is completed in place. Default true.
+   * once per run and by rename; it is completed from there (see #publishMaster). Default true.
    */
   hlsMasterName?: boolean;
   /** The encoder start-up detection chose; a stream falls back to x264 when it fails while running. */
@@ -206,12 +206,11 @@ export class StreamTranscoder {
   }
 
   /**
-   * ffmpeg writes its master playlist once per run, after the first segment.
-   * With `-hls_master_name` it goes to FFMPEG_MASTER_NAME and master.m3u8
-   * appears (atomically, by rename) only once completed. Without it (ffmpeg
-   * < 4.3) ffmpeg renames its own master.m3u8 into place, and it is completed
-   * in place as soon as a watch on the directory sees it (ffmpeg's own, valid
-   * but without AVERAGE-BANDWIDTH and FRAME-RATE, is visible for that moment).
+   * ffmpeg writes its master playlist once per run, after the first segment:
+   * to FFMPEG_MASTER_NAME with `-hls_master_name`, else (ffmpeg < 4.3) to
+   * master.m3u8. Either way it is completed (AVERAGE-BANDWIDTH, FRAME-RATE) and
+   * published atomically, by rename, as PUBLISHED_MASTER_FILE, which is what
+   * HTTP serves for master.m3u8: a player never sees ffmpeg's own.
    */
   #publishMaster(process: FfmpegProcess): void {
     const inPlace = this.#settings.hlsMasterName === false;
@@ -232,11 +231,9 @@ export class StreamTranscoder {
         async (text) => {
           if (done || !text.includes('#EXT-X-STREAM-INF')) return;
           const augmented = augmentMasterPlaylist(text, this.state.rungs, audioKbps);
-          // In place, a completed master.m3u8 is the previous run's: wait for this run's own.
-          if (inPlace && augmented === text) return;
           done = true;
           stop();
-          const target = join(this.dir, 'master.m3u8');
+          const target = join(this.dir, PUBLISHED_MASTER_FILE);
           // Not `master.m3u8.tmp`: that is ffmpeg's own temporary name before 4.3.
           await writeFile(`${target}.augment.tmp`, augmented);
           await rename(`${target}.augment.tmp`, target);

@@ -8,6 +8,7 @@ import { PlaybackGuard } from '../../src/auth/playback.ts';
 import { playbackSubject, publishSubject, signedQuery } from '../../src/auth/signed-url.ts';
 import { HttpServer } from '../../src/http/http-server.ts';
 import { createLogger } from '../../src/log.ts';
+import { PUBLISHED_MASTER_FILE } from '../../src/transcode/master-playlist.ts';
 
 const SECRET = 'playback-secret-0123456';
 const NOW_MS = Date.now();
@@ -26,7 +27,7 @@ describe('HTTP playback with signed URLs (fixture files)', () => {
   before(async () => {
     const root = mkdtempSync(join(tmpdir(), 'proxy-rtmp-playback-'));
     mkdirSync(join(root, 'cam1'));
-    writeFileSync(join(root, 'cam1', 'master.m3u8'), MASTER);
+    writeFileSync(join(root, 'cam1', PUBLISHED_MASTER_FILE), MASTER);
     writeFileSync(join(root, 'cam1', 'media_0.m3u8'), MEDIA);
     writeFileSync(join(root, 'cam1', 'manifest.mpd'), MPD);
     writeFileSync(join(root, 'cam1', 'init-0.m4s'), Buffer.alloc(500, 1));

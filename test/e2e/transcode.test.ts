@@ -19,16 +19,17 @@ async function get(server: Server, path: string): Promise<{ status: number; body
 }
 
 /**
- * Waits until the completed master.m3u8 and a media playlist with at least one segment are served.
- * (With ffmpeg < 4.3, e.g. ffmpeg-static's 4.2, ffmpeg's own master.m3u8 is visible for a moment
- * before it is completed in place: a master without AVERAGE-BANDWIDTH is not the final one yet.)
+ * Waits until master.m3u8 and a media playlist with at least one segment are served. Any
+ * master.m3u8 served at all must already be the completed one (AVERAGE-BANDWIDTH): ffmpeg's
+ * own, which 4.2 writes under that very name, never reaches a player.
  */
 async function waitPlayable(server: Server, key: string, timeoutMs = 20_000): Promise<string> {
   let master = '';
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const m = await get(server, `/streams/${key}/master.m3u8`);
-    if (m.status === 200 && m.body.includes('#EXT-X-STREAM-INF') && m.body.includes('AVERAGE-BANDWIDTH=')) {
+    if (m.status === 200) assert.match(m.body, /AVERAGE-BANDWIDTH=/, 'a served master.m3u8 is always the completed one');
+    if (m.status === 200 && m.body.includes('#EXT-X-STREAM-INF')) {
       master = m.body;
       const media = master.split('\n').find((l) => l.endsWith('.m3u8'))!;
       const p = await get(server, `/streams/${key}/${media}`);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { HttpServer } from '../../src/http/http-server.ts';
 import { SEGMENT_MAX_AGE_S } from '../../src/http/media-type.ts';
+import { PUBLISHED_MASTER_FILE } from '../../src/transcode/master-playlist.ts';
 
 interface Reply {
   status: number;
@@ -54,7 +55,7 @@ describe('HttpServer', () => {
     await mkdir(join(base, 'outside'));
     await writeFile(join(base, 'outside', 'secret.m4s'), 'SECRET');
     await writeFile(join(base, 'secret.m4s'), 'SECRET');
-    await writeFile(join(dir, 'master.m3u8'), playlist);
+    await writeFile(join(dir, PUBLISHED_MASTER_FILE), playlist); // what HTTP serves for master.m3u8
     await writeFile(join(dir, 'media_0.m3u8'), playlist);
     await writeFile(join(dir, 'manifest.mpd'), '<MPD/>');
     await writeFile(join(dir, 'init-0.m4s'), 'init');
@@ -333,7 +334,7 @@ describe('HttpServer timeouts and close', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'proxy-rtmp-http-t-'));
     await mkdir(join(root, 'k'));
-    await writeFile(join(root, 'k', 'master.m3u8'), '#EXTM3U\n');
+    await writeFile(join(root, 'k', PUBLISHED_MASTER_FILE), '#EXTM3U\n');
     server = new HttpServer(
       { host: '127.0.0.1', port: 0, root, corsOrigin: 'https://app.example', headersTimeoutMs: 500, requestTimeoutMs: 1000 },
       pino({ level: 'silent' }),
