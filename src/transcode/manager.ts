@@ -160,7 +160,8 @@ export class TranscodeManager {
       const timer = setTimeout(() => {
         this.#lingering.delete(entry.key);
         if (this.#live.has(entry.key)) return;
-        rm(transcoder.dir, { recursive: true, force: true }).then(
+        // Retried: a last write of the finished run (the master playlist's rename) may still land.
+        rm(transcoder.dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 }).then(
           () => this.#log.info({ key: entry.key }, 'output removed after linger'),
           (err: unknown) => this.#log.warn({ key: entry.key, err }, 'cannot remove output'),
         );
