@@ -13,7 +13,7 @@ import { runSignCommand } from '../../src/auth/sign-command.ts';
 import { playbackSubject, publishSubject, signedQuery } from '../../src/auth/signed-url.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
-import { startTestServer } from '../support/server.ts';
+import { serverPool, startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const execFileAsync = promisify(execFile);
@@ -80,15 +80,7 @@ function assertRefused(status: { code: string; level: string; description: strin
 }
 
 describe('publish authentication, seen from real publishers', () => {
-  const servers: Server[] = [];
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-  });
-  async function server(env: Record<string, string>): Promise<Server> {
-    const s = await startTestServer(env);
-    servers.push(s);
-    return s;
-  }
+  const server = serverPool();
 
   test('static keys: a listed key and a listed sha256 hash publish; any other key gets BadName', async () => {
     const hash = createHash('sha256').update('hashed_cam').digest('hex');

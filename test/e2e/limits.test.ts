@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
-import { startTestServer } from '../support/server.ts';
+import { serverPool, startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -28,15 +28,7 @@ async function assertUndisturbed(server: Server, key: string, pub: Publisher, du
 }
 
 describe('limits and refusals, seen from the publisher', () => {
-  const servers: Server[] = [];
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-  });
-  async function server(env: Record<string, string>): Promise<Server> {
-    const s = await startTestServer(env);
-    servers.push(s);
-    return s;
-  }
+  const server = serverPool();
 
   test('RTMP_MAX_STREAMS: one publish too many is refused with 403, the first keeps flowing', async () => {
     const s = await server({ RTMP_MAX_STREAMS: '1' });

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { startApp, type RunningApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
@@ -37,4 +38,23 @@ export async function startTestServer(
   });
   const app = await startApp(config, createLogger(config.log, options.logTo ?? process.stderr));
   return Object.assign(app, { port: app.rtmpAddress.port, httpPort: app.httpAddress.port });
+}
+
+/** A test server as startTestServer returns it. */
+export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+/**
+ * For a describe block: a function that starts test servers, every one of
+ * them closed after the block.
+ */
+export function serverPool(): (env?: Record<string, string>) => Promise<TestServer> {
+  const servers: TestServer[] = [];
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+  return async (env = {}) => {
+    const s = await startTestServer(env);
+    servers.push(s);
+    return s;
+  };
 }
