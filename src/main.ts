@@ -82,6 +82,14 @@ async function main(argv: string[]): Promise<number> {
   // Under a Type=notify unit (NOTIFY_SOCKET set): READY=1 once every listener is up, STOPPING=1 when the drain begins.
   const notifier = SdNotifier.fromEnv(process.env, { onError: (err) => log.warn({ err }, 'sd_notify failed') });
   log.info({ version: pkg.version, config: path ?? 'built-in defaults', node: process.version }, 'starting proxy-rtmp');
+  // Signals are taken from here on: one that comes while the app starts (a systemd stop during
+  // the encoder test encode, say) is kept and acted on once it has started, not a kill by default action.
+  let early: NodeJS.Signals | undefined;
+  let onSignal = (signal: NodeJS.Signals): void => {
+    early ??= signal;
+  };
+  process.on('SIGTERM', (s) => onSignal(s));
+  process.on('SIGINT', (s) => onSignal(s));
   let app;
   try {
     app = await startApp(config, log);
@@ -110,8 +118,8 @@ async function main(argv: string[]): Promise<number> {
         resolve(1);
       });
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    onSignal = stop;
+    if (early !== undefined) stop(early);
   });
 }
 
