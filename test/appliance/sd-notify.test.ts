@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,6 +23,7 @@ while True:
     data = s.recv(65536)
     print(json.dumps({"t": time.time() * 1000, "msg": data.decode()}), flush=True)
 `;
+import { closedWithin } from '../support/process.ts';
 
 interface Datagram {
   t: number;
@@ -123,7 +123,7 @@ describe('readiness of the real server', () => {
       let log = '';
       server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-      const exited = once(server, 'close');
+      const exited = closedWithin(server, 60_000, 'the server', () => log);
       const ready = () => listener.datagrams.find((d) => d.fields.get('READY') === '1');
       await waitUntil(() => ready() !== undefined, `READY=1 (${log})`, 20_000);
       const r = ready()!;
@@ -169,7 +169,7 @@ describe('readiness of the real server', () => {
     });
     let log = '';
     server.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = once(server, 'close');
+    const exited = closedWithin(server, 60_000, 'the server', () => log);
     try {
       await waitUntil(() => log.includes('gRPC listening'), `the server to listen (${log})`, 20_000);
       await new Promise((r) => setTimeout(r, 500));

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
 import { AuthFailures } from '../../src/auth/failures.ts';
 import { ConnectionLimiter } from '../../src/auth/rate-limit.ts';
 import { createMetrics } from '../../src/metrics/prometheus.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
+import { closedWithin } from '../support/process.ts';
 
 async function promtool(text: string): Promise<{ code: number | null; output: string }> {
   const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -13,8 +13,8 @@ async function promtool(text: string): Promise<{ code: number | null; output: st
   child.stdout.on('data', (d: Buffer) => (output += d));
   child.stderr.on('data', (d: Buffer) => (output += d));
   child.stdin.end(text);
-  const [code] = await once(child, 'close');
-  return { code: code as number | null, output };
+  const [code] = await closedWithin(child, 30_000, 'promtool', () => output);
+  return { code, output };
 }
 
 test('auth failures and refused connections are exported by kind and reason, from 0, and pass promtool', async () => {

@@ -36,7 +36,7 @@ describe('HTTP playback with signed URLs (fixture files)', () => {
     http = new HttpServer({ host: '127.0.0.1', port: 0, root }, createLogger({ level: 'silent', format: 'json' }), { playback: guard });
     base = `http://127.0.0.1:${(await http.listen()).port}`;
   });
-  after(() => http.close());
+  after(() => http?.close());
 
   async function get(path: string, headers: Record<string, string> = {}, method = 'GET') {
     const res = await fetch(base + path, { headers, method });

@@ -51,8 +51,8 @@ describe('auth webhook client against a local HTTP receiver', () => {
   });
   after(async () => {
     for (const res of pending) res.destroy();
-    server.closeAllConnections();
-    server.close();
+    server?.closeAllConnections();
+    server?.close();
   });
 
   const body: WebhookRequest = {

@@ -12,6 +12,7 @@ import { bundle } from '../../build/bundle.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { closedWithin } from '../support/process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -70,7 +71,7 @@ describe('esbuild bundle', () => {
       );
       const { client, streamId } = await TestRtmpClient.connected(port);
       assert.equal((await client.publish(streamId, 'bundled')).code, 'NetStream.Publish.Start');
-      const exited = once(child, 'close');
+      const exited = closedWithin(child, 60_000, 'the bundled server', log);
       child.kill('SIGTERM');
       assert.equal((await exited)[0], 0, log());
     } finally {
@@ -89,7 +90,7 @@ describe('esbuild bundle', () => {
       const ffmpeg = chosen(log());
       assert.equal(ffmpeg.source, 'ffmpeg-static');
       assert.equal(ffmpeg.path, join(ROOT, 'node_modules/ffmpeg-static/bin/linux/x64/ffmpeg'));
-      const exited = once(child, 'close');
+      const exited = closedWithin(child, 60_000, 'the bundled server', log);
       child.kill('SIGTERM');
       assert.equal((await exited)[0], 0, log());
     } finally {

@@ -194,8 +194,8 @@ describe('publish webhook, against a local HTTP receiver', () => {
   after(async () => {
     await Promise.all(servers.map((s) => s.close()));
     for (const res of held) res.destroy();
-    receiver.closeAllConnections();
-    receiver.close();
+    receiver?.closeAllConnections();
+    receiver?.close();
   });
   async function server(env: Record<string, string>): Promise<Server> {
     const s = await startTestServer({
@@ -369,8 +369,8 @@ describe('signed playback and secrets in logs (transcoding a tiny one-rung ladde
     }
   });
   after(async () => {
-    pub.kill('SIGKILL');
-    await server.close();
+    pub?.kill('SIGKILL');
+    await server?.close();
   });
 
   test('HLS: no token or a bad one is 403; with a token every URI carries it and variant, init and segments load', async () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { grpcDefinition } from '../../src/grpc/adapter.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { closedWithin } from '../support/process.ts';
 
 const ModuleClient = makeGenericClientConstructor(grpcDefinition(ModuleService), 'ModuleService');
 
@@ -92,7 +92,7 @@ describe('Deno', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = once(child, 'close');
+    const exited = closedWithin(child, 60_000, 'the server under Deno', () => out);
     const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
     const port = (msg: string) => Number(lines().find((l) => l['msg'] === msg)?.['port']);
     let client: Client | undefined;

@@ -14,6 +14,7 @@ import { buildExecutable } from '../../build/sea.ts';
 import { parseCarriedMeta, sha256Hex } from '../../src/ffmpeg/carried.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { waitUntil } from '../support/wait.ts';
+import { closedWithin } from '../support/process.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,7 +71,7 @@ class Run {
     });
     this.child.stderr!.on('data', (d: Buffer) => (this.text += d.toString()));
     // 'close', not 'exit': stdout has been read to the end by then.
-    this.closed = once(this.child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    this.closed = closedWithin(this.child, 120_000, 'the executable', () => this.text);
   }
 
   line(msg: string): Record<string, unknown> | undefined {

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { closedWithin } from '../support/process.ts';
 
 const MAIN = ['--import', 'tsx', 'src/main.ts'];
 
@@ -73,7 +74,7 @@ describe('the proxy-rtmp process', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = once(child, 'close');
+    const exited = closedWithin(child, 60_000, 'the proxy-rtmp process', () => out);
     try {
       await waitUntil(() => out.includes('RTMP listening'), `the server to listen (${out})`, 20_000);
       const { client, streamId } = await TestRtmpClient.connected(port);

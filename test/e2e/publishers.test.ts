@@ -17,7 +17,7 @@ describe('publishing from real encoders', () => {
     server = await startTestServer();
     server.registry.on('unpublish', (entry) => ended.set(entry.key, entry));
   });
-  after(() => server.close());
+  after(() => server?.close());
 
   async function checkLive(key: string, publisher: Publisher): Promise<StreamEntry> {
     await waitUntil(() => server.registry.get(key)?.video !== undefined || publisher.child.exitCode !== null, `${key} to be configured`);

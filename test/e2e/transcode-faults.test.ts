@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
-import { startTestServer } from '../support/server.ts';
+import { serverPool, type TestServer as Server } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /** An executable 'ffmpeg' that answers `-version` (so start-up accepts it), then prints `message` on stderr and exits 1 when asked to transcode. */
@@ -16,18 +16,9 @@ function fakeFfmpeg(message: string): string {
   return fake;
 }
 
-type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 describe('transcoding faults never disturb ingest', () => {
-  const servers: Server[] = [];
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-  });
-  async function server(env: Record<string, string>): Promise<Server> {
-    const s = await startTestServer({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', ...env });
-    servers.push(s);
-    return s;
-  }
+  const server = serverPool({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast' });
 
   test('an ffmpeg that keeps dying: restarts with backoff, then the stream is marked error; ingest goes on', async () => {
     const fake = fakeFfmpeg('fake ffmpeg: Conversion failed!');

@@ -3,15 +3,14 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
-import { startTestServer } from '../support/server.ts';
+import { serverPool, type TestServer as Server } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 import { alive } from '../support/process.ts';
 
 const execFileAsync = promisify(execFile);
 
-type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 async function get(server: Server, path: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${server.httpPort}${path}`);
@@ -48,15 +47,7 @@ async function ffprobeJson(args: string[]): Promise<{ streams?: Record<string, u
 
 
 describe('transcoding to HLS and DASH, served over HTTP', () => {
-  const servers: Server[] = [];
-  after(async () => {
-    await Promise.all(servers.map((s) => s.close()));
-  });
-  async function server(env: Record<string, string> = {}): Promise<Server> {
-    const s = await startTestServer({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', ...env });
-    servers.push(s);
-    return s;
-  }
+  const server = serverPool({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast' });
 
   test('a 640x360 source: one 360p rung in HLS and DASH, playable, ENDLIST at the end, removed after the linger', async () => {
     const s = await server({ RTMP_LINGER_SECONDS: '2' });

@@ -81,7 +81,7 @@ describe('grpc adapter: ModuleService round trip', () => {
     client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure());
   });
   after(() => {
-    client.close();
+    client?.close();
     server.forceShutdown();
   });
 

@@ -67,7 +67,7 @@ describe('grpc health service', () => {
     client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure());
   });
   after(() => {
-    client.close();
+    client?.close();
     server.forceShutdown();
   });
 

@@ -44,7 +44,7 @@ describe('grpc reflection', () => {
     );
     base = `http://127.0.0.1:${port}`;
   });
-  after(() => server.forceShutdown());
+  after(() => server?.forceShutdown());
 
   it('buf curl --list-methods lists every method without .proto files', async () => {
     const { stdout } = await run(buf, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-methods', base], { timeout: 20_000 });

@@ -82,8 +82,8 @@ describe('HttpServer', () => {
     port = (await server.listen()).port;
   });
   after(async () => {
-    await server.close();
-    await rm(base, { recursive: true, force: true });
+    await server?.close();
+    if (base) await rm(base, { recursive: true, force: true });
   });
 
   test('MIME type and Cache-Control for each kind of file', async () => {
@@ -342,8 +342,8 @@ describe('HttpServer timeouts and close', () => {
     port = (await server.listen()).port;
   });
   after(async () => {
-    await server.close();
-    await rm(root, { recursive: true, force: true });
+    await server?.close();
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
   test('corsOrigin is used when set', async () => {

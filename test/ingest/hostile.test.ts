@@ -17,7 +17,7 @@ describe('hostile input', () => {
   before(async () => {
     server = await startTestServer({ RTMP_HANDSHAKE_TIMEOUT_MS: '500', RTMP_IDLE_TIMEOUT_MS: '1500' });
   });
-  after(() => server.close());
+  after(() => server?.close());
 
   /** The server still takes a normal publish. */
   async function stillServing(key: string): Promise<void> {

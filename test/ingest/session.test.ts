@@ -13,7 +13,7 @@ describe('RTMP session', () => {
   before(async () => {
     server = await startTestServer({ RTMP_MAX_RESOLUTION: '720p' });
   });
-  after(() => server.close());
+  after(() => server?.close());
 
   const media = (typeId: 8 | 9 | 18, streamId: number, payload: Buffer, timestamp = 0) => ({ csid: 6, typeId, streamId, timestamp, payload });
 

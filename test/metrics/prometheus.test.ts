@@ -173,7 +173,7 @@ describe('prometheus /metrics', () => {
     await once(server, 'listening');
     port = (server.address() as AddressInfo).port;
   });
-  after(() => server.close());
+  after(() => server?.close());
 
   function get(method = 'GET'): Promise<{ status: number; type: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {

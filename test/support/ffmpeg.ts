@@ -1,5 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { installedFfmpegStatic } from '../../src/ffmpeg/locate.ts';
+import { closedWithin } from './process.ts';
+
+/**
+ * The ffmpeg that publishes in tests: ffmpeg-static's (a static 4.2.1 that
+ * `npm install` brings), so that publishing needs nothing from apt.
+ */
+export const PUBLISHER_FFMPEG: string = (() => {
+  const path = installedFfmpegStatic();
+  if (path === undefined || !existsSync(path)) throw new Error(`ffmpeg-static's binary is missing (${path}): run npm install`);
+  return path;
+})();
 
 /** A running publisher process and what it printed. */
 export interface Publisher {
@@ -7,13 +19,21 @@ export interface Publisher {
   stderr: () => string;
   /** ffmpeg's `-progress` key=value lines, the latest value of each. */
   progress: Map<string, string>;
+  /**
+   * Its exit code once it has closed (null: killed by a signal). Bounded: a
+   * publisher still running well past its expected end is killed, and this
+   * rejects with an error naming it and its last output.
+   */
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): void;
 }
 
-function track(child: ChildProcess): Publisher {
+function track(child: ChildProcess, what: string, boundMs: number): Publisher {
   let err = '';
   const progress = new Map<string, string>();
+  child.on('error', (e) => {
+    err += `could not run ${what}: ${e.message}\n`;
+  });
   child.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
     if (err.length > 200_000) err = err.slice(-100_000);
@@ -28,8 +48,8 @@ function track(child: ChildProcess): Publisher {
       if (eq > 0) progress.set(line.slice(0, eq), line.slice(eq + 1).trim());
     }
   });
-  // 'close', not 'exit': by then stdout and stderr have been read to the end.
-  const exited = once(child, 'close').then(([code]) => code as number | null);
+  const exited = closedWithin(child, boundMs, what, () => err).then(([code]) => code);
+  exited.catch(() => {}); // awaited or not, never an unhandled rejection
   return { child, stderr: () => err, progress, exited, kill: (s = 'SIGKILL') => void child.kill(s) };
 }
 
@@ -42,6 +62,8 @@ export interface PublishOptions {
   videoKbps?: number;
   audio?: boolean;
   extra?: string[];
+  /** How long past its `seconds` it may run before it is killed and `exited` rejects (default 30 s). */
+  graceMs?: number;
 }
 
 /** ffmpeg publishes a synthetic H.264 + AAC stream (testsrc2 + sine) in real time. */
@@ -58,10 +80,12 @@ export function ffmpegPublish(url: string, o: PublishOptions = {}): Publisher {
     ...(o.extra ?? []),
     '-f', 'flv', url,
   ];
-  return track(spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = spawn(PUBLISHER_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return track(child, `the ffmpeg publisher to ${url}`, seconds * 1000 + (o.graceMs ?? 30_000));
 }
 
-/** gst-launch-1.0 with a pipeline string (split on spaces, quotes not needed). */
-export function gstLaunch(pipeline: string): Publisher {
-  return track(spawn('gst-launch-1.0', ['-q', ...pipeline.split(/\s+/).filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+/** gst-launch-1.0 with a pipeline string (split on spaces, quotes not needed), bounded to `boundMs`. */
+export function gstLaunch(pipeline: string, boundMs = 60_000): Publisher {
+  const child = spawn('gst-launch-1.0', ['-q', ...pipeline.split(/\s+/).filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return track(child, `gst-launch-1.0 (${pipeline.split(' ! ').at(-1)})`, boundMs);
 }

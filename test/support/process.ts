@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+
 /** True while a process with this pid exists (signal 0 probes without sending). */
 export function alive(pid: number): boolean {
   try {
@@ -6,4 +8,36 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Resolves with a child's exit code and signal once it has closed ('close',
+ * not 'exit': by then its stdout and stderr have been read to the end); call it
+ * right after spawn. A child that could not be spawned closes at once with a
+ * negative code (its 'error' is swallowed: the code says it). If it is still
+ * running after `boundMs`, it is killed with SIGKILL and this rejects naming
+ * `what` and, when given, its last output.
+ */
+export function closedWithin(
+  child: ChildProcess,
+  boundMs: number,
+  what: string,
+  output?: () => string,
+): Promise<[number | null, NodeJS.Signals | null]> {
+  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      const tail = output?.().trim().split('\n').slice(-10).join('\n');
+      reject(new Error(`timed out after ${boundMs} ms waiting for ${what} to exit (pid ${child.pid}); killed it${tail ? `. Its last output:\n${tail}` : ''}`));
+    }, boundMs);
+    // Without a listener a failed spawn's 'error' would be thrown; 'close' follows it.
+    child.on('error', () => {});
+    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      resolve([code, signal]);
+    });
+  });
+  // A caller that bailed out early (a failed assertion) never awaits it: no unhandled rejection then.
+  closed.catch(() => {});
+  return closed;
 }

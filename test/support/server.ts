@@ -44,16 +44,16 @@ export async function startTestServer(
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
 /**
- * For a describe block: a function that starts test servers, every one of
- * them closed after the block.
+ * For a describe block: a function that starts test servers (`defaults`, then
+ * its own `env`, over startTestServer's), every one of them closed after the block.
  */
-export function serverPool(): (env?: Record<string, string>) => Promise<TestServer> {
+export function serverPool(defaults: Record<string, string> = {}): (env?: Record<string, string>) => Promise<TestServer> {
   const servers: TestServer[] = [];
   after(async () => {
     await Promise.all(servers.map((s) => s.close()));
   });
   return async (env = {}) => {
-    const s = await startTestServer(env);
+    const s = await startTestServer({ ...defaults, ...env });
     servers.push(s);
     return s;
   };
