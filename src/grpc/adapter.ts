@@ -40,6 +40,7 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from '@bufbuild/protobuf';
+import * as errors from '../errors.ts';
 
 /** gRPC status codes (grpc/doc/statuscodes.md), so services need not import grpc-js. */
 export const GrpcCode = grpcStatus;
@@ -151,9 +152,65 @@ export interface GrpcStatusObject {
 }
 
 /**
+ * The gRPC status of each of our error codes (src/errors.ts), after the
+ * spec's "gRPC Status Codes" table: bad input → INVALID_ARGUMENT, something
+ * asked for that is not here → NOT_FOUND, a limit → RESOURCE_EXHAUSTED,
+ * draining or a dependency out of reach → UNAVAILABLE, a timeout →
+ * DEADLINE_EXCEEDED, the server's own setup → INTERNAL. Conditions the spec's
+ * table has no row for take the standard code (grpc/doc/statuscodes.md), in
+ * line with the RTMP side's statuses (src/ingest/refusal.ts): a bad publish
+ * signature (401) → UNAUTHENTICATED, a refused publish (403) →
+ * PERMISSION_DENIED, a key already being published → ALREADY_EXISTS.
+ * A code missing here is INTERNAL.
+ */
+export const GRPC_STATUS_OF_ERROR: Readonly<Record<string, number>> = Object.freeze({
+  // RTMP handshake and chunk stream: malformed input, a parser limit, a peer too slow.
+  [errors.HandshakeVersionError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.HandshakeTimeoutError.code]: grpcStatus.DEADLINE_EXCEEDED,
+  [errors.ChunkSizeError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.MessageTooLargeError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.TooManyChunkStreamsError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.BufferLimitError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.ChunkHeaderError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.ProtocolError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.IdleTimeoutError.code]: grpcStatus.DEADLINE_EXCEEDED,
+  // AMF0, FLV and codec configuration: input we cannot or will not decode.
+  [errors.AmfTruncatedError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.AmfDepthError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.AmfUnsupportedError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.AmfInvalidError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.MediaTruncatedError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.MediaInvalidError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.MediaUnsupportedError.code]: grpcStatus.INVALID_ARGUMENT,
+  // Commands and stream policy.
+  [errors.CommandError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.AppRejectedError.code]: grpcStatus.NOT_FOUND,
+  [errors.StreamKeyError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.StreamBusyError.code]: grpcStatus.ALREADY_EXISTS,
+  [errors.StreamLimitError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.ResolutionLimitError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.BitrateLimitError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.DrainingError.code]: grpcStatus.UNAVAILABLE,
+  // Configuration: the message names the bad key.
+  [errors.ConfigError.code]: grpcStatus.INVALID_ARGUMENT,
+  // ffmpeg and the encoder: the server's own setup, which a retry does not cure.
+  [errors.FfmpegNotFoundError.code]: grpcStatus.INTERNAL,
+  [errors.FfmpegUnusableError.code]: grpcStatus.INTERNAL,
+  [errors.FfmpegExtractError.code]: grpcStatus.INTERNAL,
+  [errors.EncoderUnavailableError.code]: grpcStatus.INTERNAL,
+  // Publish authentication.
+  [errors.AuthUnknownKeyError.code]: grpcStatus.PERMISSION_DENIED,
+  [errors.AuthDeniedError.code]: grpcStatus.UNAUTHENTICATED,
+  [errors.AuthWebhookDeniedError.code]: grpcStatus.PERMISSION_DENIED,
+  [errors.AuthUnavailableError.code]: grpcStatus.UNAVAILABLE,
+  [errors.SignUsageError.code]: grpcStatus.INVALID_ARGUMENT,
+});
+
+/**
  * Maps a thrown value to a gRPC status: a numeric `grpcCode` is used as is;
- * our errors (a `code` starting `ERR_`, see src/errors.ts) become INTERNAL with
- * their message and the code in the `x-error-code` trailer; anything else is
+ * our errors (a `code` starting `ERR_`, see src/errors.ts) take their status
+ * from {@link GRPC_STATUS_OF_ERROR} (INTERNAL for a code not listed) with their
+ * message, and the code in the `x-error-code` trailer; anything else is
  * INTERNAL with a generic message, so stray internals do not leak to clients.
  */
 export function toGrpcStatus(err: unknown): GrpcStatusObject {
@@ -167,7 +224,7 @@ export function toGrpcStatus(err: unknown): GrpcStatusObject {
       return { code: grpcCode, details: message, metadata };
     }
     if (typeof code === 'string' && code.startsWith('ERR_')) {
-      return { code: grpcStatus.INTERNAL, details: message, metadata };
+      return { code: GRPC_STATUS_OF_ERROR[code] ?? grpcStatus.INTERNAL, details: message, metadata };
     }
   }
   return { code: grpcStatus.INTERNAL, details: 'internal error', metadata };

@@ -1,7 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { meaningfulReason } from '../ffmpeg/encoders.ts';
 import type { MediaMessage } from '../ingest/session.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
@@ -11,6 +10,7 @@ import { GopFeed } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import { augmentMasterPlaylist, FFMPEG_MASTER_NAME, PUBLISHED_MASTER_FILE } from './master-playlist.ts';
 import type { FfmpegProgress } from './progress.ts';
+import { RestartPolicy } from './restart-policy.ts';
 
 /** Transcoding settings shared by every stream (the `transcode` config section). */
 export interface TranscodeSettings {
@@ -36,39 +36,16 @@ export interface TranscodeSettings {
   ladder?: readonly Rung[];
 }
 
-/** Restart policy after ffmpeg dies on its own. */
-export const RESTART_BACKOFF_MS = [500, 1000, 2000, 4000, 8000] as const;
-/** Deaths within this window that mark the stream `error`. */
-export const MAX_FAILURES = 5;
-export const FAILURE_WINDOW_MS = 60_000;
-
-/** ffmpeg messages that a restart cannot cure (ENOSPC, EACCES, EROFS). */
-export const PERMANENT_FAILURE = /No space left on device|Permission denied|Read-only file system/;
-
-/**
- * Hardware encoder failures a restart on the same encoder will not cure: an
- * NVENC session limit ("OpenEncodeSessionEx failed: out of memory (10)",
- * "incompatible client key (21)"), a missing or lost device, CUDA, VAAPI and
- * QSV (MFX) errors, a failed hardware upload. The stream falls back to x264.
- */
-export const HARDWARE_FAILURES: readonly RegExp[] = [
-  /OpenEncodeSessionEx failed|incompatible client key|No (?:NVENC )?capable devices found|nvenc API version|libnvidia-encode|NV_ENC_ERR_\w+|EncodePicture failed|Failed locking bitstream buffer/i,
-  /libcuda|CUDA_ERROR_\w+|CUDA error|\bcu[A-Z]\w*\(.*\) failed|Could not dynamically load CUDA/,
-  /VAAPI|VA_STATUS_ERROR|No VA display|vaInitialize|Failed to (?:create|map|sync|upload|download|export) surface|Failed to (?:begin|end|render) picture|libva\b/i,
-  /\bMFX_ERR_\w+|MFX session|Error (?:initializing|during) (?:an internal |the )?MFX|Error during encoding: device failed|\bQSV\b|Quick ?Sync/i,
-  /hwupload|hw_frames_ctx|hardware frames|Device creation failed|Failed to (?:set up|create|initiali[sz]e) (?:a |the )?(?:hardware|HW) device|Failed to (?:upload|transfer) (?:frame|data)/i,
-];
-
-/** Deaths within the failure window after which a hardware encoder is given up for x264, whatever ffmpeg said. */
-export const HARDWARE_MAX_DEATHS = 3;
-
-/** The line of an ffmpeg exit message that shows a hardware failure, or undefined. */
-export function hardwareFailure(message: string): string | undefined {
-  for (const part of message.split(/\r?\n| \| /)) {
-    if (HARDWARE_FAILURES.some((re) => re.test(part))) return meaningfulReason(part);
-  }
-  return undefined;
-}
+// The restart policy moved to restart-policy.ts; re-exported for existing importers.
+export {
+  FAILURE_WINDOW_MS,
+  HARDWARE_FAILURES,
+  HARDWARE_MAX_DEATHS,
+  hardwareFailure,
+  MAX_FAILURES,
+  PERMANENT_FAILURE,
+  RESTART_BACKOFF_MS,
+} from './restart-policy.ts';
 
 /** A stream's switch from a hardware encoder to x264 while running. */
 export interface EncoderFallback {
@@ -106,7 +83,7 @@ export class StreamTranscoder {
   readonly #feed: GopFeed;
   #process: FfmpegProcess | undefined;
   #args: string[] | undefined;
-  #failures: number[] = [];
+  readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
   #preparing: Promise<void> | undefined;
@@ -262,32 +239,21 @@ export class StreamTranscoder {
       return;
     }
     this.#log.warn({ kind: exit.kind, code: exit.code, signal: exit.signal, reason: exit.message }, 'ffmpeg exited unexpectedly');
-    // A full disk or a refused write will fail the same way again: no restart loop.
-    if (exit.kind === 'spawn-failed' || PERMANENT_FAILURE.test(exit.message)) {
-      this.#giveUp(exit.message);
+    const decision = this.#policy.onDeath({ kind: exit.kind, message: exit.message }, this.state.encoder, Date.now());
+    if (decision.action === 'give-up') {
+      this.#giveUp(decision.reason);
       return;
     }
-    const now = Date.now();
-    this.#failures = this.#failures.filter((t) => now - t < FAILURE_WINDOW_MS);
-    this.#failures.push(now);
-    if (this.state.encoder !== 'x264') {
-      const hardware = hardwareFailure(exit.message);
-      if (hardware !== undefined || this.#failures.length >= HARDWARE_MAX_DEATHS) {
-        this.#fallBack(hardware ?? `ffmpeg died ${this.#failures.length} times within ${FAILURE_WINDOW_MS / 1000} s; last: ${meaningfulReason(exit.message)}`);
-        return;
-      }
-    }
-    if (this.#failures.length >= MAX_FAILURES) {
-      this.#giveUp(`ffmpeg failed ${this.#failures.length} times within ${FAILURE_WINDOW_MS / 1000} s; last: ${exit.message}`);
+    if (decision.action === 'fallback') {
+      this.#fallBack(decision.reason);
       return;
     }
-    const delay = RESTART_BACKOFF_MS[Math.min(this.#failures.length - 1, RESTART_BACKOFF_MS.length - 1)]!;
     this.state.status = 'starting';
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       this.state.restarts++;
       this.#spawn(true);
-    }, delay);
+    }, decision.delayMs);
   }
 
   /**
@@ -298,7 +264,6 @@ export class StreamTranscoder {
     const from = this.state.encoder;
     this.state.encoder = 'x264';
     this.state.fallback = { from, reason };
-    this.#failures = [];
     this.#args = this.#buildArgs();
     this.#log.warn({ from, to: 'x264', reason }, 'encoder failed while running: this stream falls back to x264');
     this.state.status = 'starting';

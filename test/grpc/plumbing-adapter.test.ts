@@ -2,8 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Metadata, Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { ModuleService, type HealthCheckResponse, type MetricsResponse, type RoutesResponse, type StatusResponse } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
-import { GrpcCode, GrpcStatusError, grpcDefinition, grpcService, toGrpcStatus, type ServiceImpl } from '../../src/grpc/adapter.ts';
-import { ProxyRtmpError } from '../../src/errors.ts';
+import { GRPC_STATUS_OF_ERROR, GrpcCode, GrpcStatusError, grpcDefinition, grpcService, toGrpcStatus, type ServiceImpl } from '../../src/grpc/adapter.ts';
+import * as errors from '../../src/errors.ts';
+import { DrainingError, ProxyRtmpError, StreamLimitError } from '../../src/errors.ts';
 
 /** Calls a unary method of a generic grpc-js client and resolves with the response. */
 function unary<T>(client: Client, name: string, req: unknown, deadline?: Date): Promise<T> {
@@ -25,13 +26,15 @@ function listen(server: Server): Promise<number> {
 describe('grpc adapter: ModuleService round trip', () => {
   const server = new Server();
   let client: Client;
-  let mode: 'ok' | 'not-found' | 'ours' | 'stray' | 'slow' = 'ok';
+  let mode: 'ok' | 'not-found' | 'ours' | 'limit' | 'draining' | 'stray' | 'slow' = 'ok';
   let slowAborted: Promise<unknown> | undefined;
 
   const impl: ServiceImpl<typeof ModuleService> = {
     async getStatus(_req, _call) {
       if (mode === 'not-found') throw new GrpcStatusError(GrpcCode.NOT_FOUND, 'no such module');
       if (mode === 'ours') throw new ProxyRtmpError('ERR_TEST_BROKEN', 'the widget broke');
+      if (mode === 'limit') throw new StreamLimitError('100 streams already');
+      if (mode === 'draining') throw new DrainingError('server is draining');
       if (mode === 'stray') throw new Error('secret internals');
       if (mode === 'slow') {
         return new Promise((_resolve, reject) => {
@@ -157,6 +160,25 @@ describe('grpc adapter: ModuleService round trip', () => {
     });
   });
 
+  it('a stream limit surfaces as RESOURCE_EXHAUSTED, with its message and x-error-code', async () => {
+    mode = 'limit';
+    await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.RESOURCE_EXHAUSTED);
+      assert.equal(err.details, '100 streams already');
+      assert.deepEqual(err.metadata.get('x-error-code'), ['ERR_STREAM_LIMIT']);
+      return true;
+    });
+  });
+
+  it('draining surfaces as UNAVAILABLE, with x-error-code', async () => {
+    mode = 'draining';
+    await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.UNAVAILABLE);
+      assert.deepEqual(err.metadata.get('x-error-code'), ['ERR_SERVER_DRAINING']);
+      return true;
+    });
+  });
+
   it('other errors become INTERNAL without leaking their message', async () => {
     mode = 'stray';
     await assert.rejects(unary(client, 'getStatus', {}), (err: ServiceError) => {
@@ -186,5 +208,80 @@ describe('grpc adapter: ModuleService round trip', () => {
   it('toGrpcStatus ignores out-of-range grpcCode', () => {
     assert.equal(toGrpcStatus({ grpcCode: 99, message: 'x' }).code, GrpcCode.INTERNAL);
     assert.equal(toGrpcStatus('nope').code, GrpcCode.INTERNAL);
+  });
+});
+
+describe('grpc adapter: our error codes map to gRPC statuses (spec "gRPC Status Codes")', () => {
+  const { INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL, PERMISSION_DENIED, UNAUTHENTICATED, ALREADY_EXISTS } =
+    GrpcCode;
+  const expected: [new (message: string) => ProxyRtmpError, number][] = [
+    [errors.HandshakeVersionError, INVALID_ARGUMENT],
+    [errors.HandshakeTimeoutError, DEADLINE_EXCEEDED],
+    [errors.ChunkSizeError, INVALID_ARGUMENT],
+    [errors.MessageTooLargeError, RESOURCE_EXHAUSTED],
+    [errors.TooManyChunkStreamsError, RESOURCE_EXHAUSTED],
+    [errors.BufferLimitError, RESOURCE_EXHAUSTED],
+    [errors.ChunkHeaderError, INVALID_ARGUMENT],
+    [errors.ProtocolError, INVALID_ARGUMENT],
+    [errors.IdleTimeoutError, DEADLINE_EXCEEDED],
+    [errors.AmfTruncatedError, INVALID_ARGUMENT],
+    [errors.AmfDepthError, INVALID_ARGUMENT],
+    [errors.AmfUnsupportedError, INVALID_ARGUMENT],
+    [errors.AmfInvalidError, INVALID_ARGUMENT],
+    [errors.MediaTruncatedError, INVALID_ARGUMENT],
+    [errors.MediaInvalidError, INVALID_ARGUMENT],
+    [errors.MediaUnsupportedError, INVALID_ARGUMENT],
+    [errors.CommandError, INVALID_ARGUMENT],
+    [errors.AppRejectedError, NOT_FOUND],
+    [errors.StreamKeyError, INVALID_ARGUMENT],
+    [errors.StreamBusyError, ALREADY_EXISTS],
+    [errors.StreamLimitError, RESOURCE_EXHAUSTED],
+    [errors.ResolutionLimitError, RESOURCE_EXHAUSTED],
+    [errors.BitrateLimitError, RESOURCE_EXHAUSTED],
+    [errors.DrainingError, UNAVAILABLE],
+    [errors.ConfigError, INVALID_ARGUMENT],
+    [errors.FfmpegNotFoundError, INTERNAL],
+    [errors.FfmpegUnusableError, INTERNAL],
+    [errors.FfmpegExtractError, INTERNAL],
+    [errors.EncoderUnavailableError, INTERNAL],
+    [errors.AuthUnknownKeyError, PERMISSION_DENIED],
+    [errors.AuthDeniedError, UNAUTHENTICATED],
+    [errors.AuthWebhookDeniedError, PERMISSION_DENIED],
+    [errors.AuthUnavailableError, UNAVAILABLE],
+    [errors.SignUsageError, INVALID_ARGUMENT],
+  ];
+
+  const statusName = (code: number): string => Object.entries(GrpcCode).find(([, v]) => v === code)?.[0] ?? String(code);
+  for (const [Cls, status] of expected) {
+    it(`${Cls.name} → ${statusName(status)}`, () => {
+      const err = new Cls(`about ${Cls.name}`);
+      const got = toGrpcStatus(err);
+      assert.equal(got.code, status);
+      assert.equal(got.details, `about ${Cls.name}`);
+      assert.deepEqual(got.metadata.get('x-error-code'), [err.code]);
+    });
+  }
+
+  it('every error class in src/errors.ts has a status in the table, and the table nothing else', () => {
+    const codes = Object.values(errors)
+      .filter((v): v is typeof errors.ProtocolError => typeof v === 'function' && v.prototype instanceof ProxyRtmpError)
+      .map((cls) => cls.code);
+    assert.equal(codes.length, expected.length, 'the table test above lists every error class');
+    assert.deepEqual(Object.keys(GRPC_STATUS_OF_ERROR).sort(), [...codes].sort());
+  });
+
+  it('an explicit grpcCode wins over the code table', () => {
+    const err = Object.assign(new errors.StreamLimitError('full'), { grpcCode: GrpcCode.UNAVAILABLE });
+    assert.equal(toGrpcStatus(err).code, GrpcCode.UNAVAILABLE);
+    assert.deepEqual(toGrpcStatus(err).metadata.get('x-error-code'), ['ERR_STREAM_LIMIT']);
+  });
+
+  it('a code not in the table is INTERNAL; a Node system error is INTERNAL without trailer or message', () => {
+    assert.equal(toGrpcStatus(new ProxyRtmpError('ERR_SOMETHING_NEW', 'x')).code, INTERNAL);
+    const enoent = Object.assign(new Error('ENOENT: /secret/path'), { code: 'ENOENT' });
+    const got = toGrpcStatus(enoent);
+    assert.equal(got.code, INTERNAL);
+    assert.equal(got.details, 'internal error');
+    assert.deepEqual(got.metadata.get('x-error-code'), []);
   });
 });
