@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -200,9 +200,8 @@ describe('buildFfmpegArgs', () => {
   });
 });
 
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0 && spawnSync('ffprobe', ['-version']).status === 0;
-
-describe('buildFfmpegArgs with real ffmpeg', { skip: hasFfmpeg ? false : 'ffmpeg/ffprobe not installed' }, () => {
+// ffmpeg and ffprobe from the PATH: the test command installs them (test/prerequisites.ts).
+describe('buildFfmpegArgs with real ffmpeg', () => {
   let dir = '';
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'proxy-rtmp-transcode-'));
