@@ -1,0 +1,436 @@
+import type { Part, Rendition, Segment, StreamSnapshot } from './types.ts';
+
+/** What one encoder output's init segment says of its track (parsed from its moov). */
+export interface TrackInit {
+  readonly bytes: Buffer;
+  readonly codecs: string;
+  readonly timescale: number;
+  readonly width?: number;
+  readonly height?: number;
+  readonly sampleRate?: number;
+  readonly channels?: number;
+}
+
+/** One moof+mdat from an encoder output, with the times its moof states (on that run's clock). */
+export interface FragmentIn {
+  readonly bytes: Buffer;
+  /** tfdt baseMediaDecodeTime, in the track's timescale, as the encoder wrote it. */
+  readonly baseDecodeTime: number;
+  /** Sum of its sample durations. */
+  readonly duration: number;
+  /** Its first sample is a sync sample. */
+  readonly independent: boolean;
+}
+
+/** A track of the stream: a video rung or the audio, declared before its first run. */
+export interface TrackSpec {
+  readonly name: string;
+  readonly kind: 'video' | 'audio';
+  /** Budget in bits per second; BANDWIDTH is the larger of it and the measured peak. */
+  readonly bandwidth: number;
+  readonly frameRate?: number;
+}
+
+/** Packager settings. */
+export interface PackagerOptions {
+  /** Nominal segment duration in seconds: the keyframe grid. */
+  readonly segmentSeconds: number;
+  /** Nominal part (CMAF chunk) duration in seconds. */
+  readonly partSeconds: number;
+  /** Complete segments listed in playlists and the manifest. */
+  readonly windowSegments: number;
+  /** Complete segments kept past the window, still served, for clients a little behind. */
+  readonly extraSegments: number;
+  /** Most bytes of media held for the stream; past it the oldest segments go first, down to two per track. */
+  readonly maxBytes: number;
+  /** Unique to this stream instance in the process (e.g. random hex): the first element of every media URI. */
+  readonly instanceId: string;
+  /** Rewrites a fragment's tfdt (and sequence number) so that it states the stream timeline's time. */
+  readonly rebaseFragment: (bytes: Buffer, baseDecodeTime: number, sequence: number) => Buffer;
+}
+
+/** What the stream holds now, for the bench and the metrics. */
+export interface PackagerFigures {
+  readonly bytes: number;
+  readonly segments: number;
+  readonly parts: number;
+  readonly discontinuities: number;
+  readonly droppedForMemory: number;
+}
+
+/** A segment or part while the packager holds it. */
+interface HeldSegment {
+  msn: number;
+  uri: string;
+  start: number;
+  duration: number;
+  parts: Part[];
+  complete: boolean;
+  programDateTime: number;
+  discontinuity: number;
+  initUri: string;
+  bytes: number;
+}
+
+/** Per-track state. */
+class Track {
+  readonly spec: TrackSpec;
+  /** The latest init segment; `awaitingInit` while the current run has not sent its own. */
+  init: TrackInit | undefined;
+  awaitingInit = true;
+  initUri = '';
+  /** Stream-timeline time where the current run's encoder time 0 falls, in this track's timescale. */
+  runOffset = 0;
+  /** This run has delivered no fragment yet. */
+  runFresh = true;
+  /** Where the next segment is due on the grid: a sync sample at or after it (less a tolerance) cuts. */
+  nextCut = 0;
+  segments: HeldSegment[] = [];
+  nextMsn = 1;
+  /** End of the last fragment, on the stream timeline. */
+  end = 0;
+  sequence = 1;
+  constructor(spec: TrackSpec) {
+    this.spec = spec;
+  }
+  get open(): HeldSegment | undefined {
+    const last = this.segments.at(-1);
+    return last !== undefined && !last.complete ? last : undefined;
+  }
+}
+
+/**
+ * One stream's output, packaged in memory from its encoders' CMAF outputs:
+ * init segments, segments and the parts (CMAF chunks) they are made of, on a
+ * timeline the packager owns. Pure: no timers, sockets or files; the caller
+ * passes the wall clock (`now`, ms) with every call that needs one.
+ *
+ * The timeline: each encoder run (an ffmpeg process) starts its clock near 0.
+ * The packager maps run time to stream time with a per-run offset placed at or
+ * after the end of everything already packaged, and no earlier than the wall
+ * clock says (so a run after a gap leaves the gap, and DASH availability
+ * stays true). Every run after the first starts a new discontinuity: a new
+ * init segment, EXT-X-DISCONTINUITY, a new DASH Period. Media sequence numbers
+ * and URIs continue, so the sequence never goes down and no URI is reused.
+ */
+export class StreamPackager {
+  readonly key: string;
+  readonly #options: PackagerOptions;
+  readonly #tracks = new Map<string, Track>();
+  /** uri → bytes for init segments, segments (assembled on request) and parts. */
+  readonly #inits = new Map<string, Buffer>();
+  #availabilityStartTime: number | undefined;
+  /** Stream time (s) of the current run's encoder time 0; set by the run's first fragment of any track. */
+  #runOffsetSeconds: number | undefined;
+  #discontinuity = 0;
+  #runs = 0;
+  #ended = false;
+  #bytes = 0;
+  #droppedForMemory = 0;
+  /** Called after every change a blocked playlist request may wait for. */
+  #listeners = new Set<() => void>();
+
+  constructor(key: string, tracks: readonly TrackSpec[], options: PackagerOptions) {
+    this.key = key;
+    this.#options = options;
+    for (const spec of tracks) this.#tracks.set(spec.name, new Track(spec));
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Runs started so far (encoder starts). */
+  get runs(): number {
+    return this.#runs;
+  }
+
+  /**
+   * An encoder run begins: whatever it delivers maps to a fresh stretch of the
+   * stream timeline, after a discontinuity unless it is the first run. Open
+   * segments of the run before are closed as they are.
+   */
+  beginRun(tracks?: readonly TrackSpec[]): void {
+    if (this.#ended) throw new Error(`stream ${this.key} has ended`);
+    if (tracks !== undefined) {
+      for (const spec of tracks) if (!this.#tracks.has(spec.name)) this.#tracks.set(spec.name, new Track(spec));
+    }
+    if (this.#runs > 0) {
+      this.#closeOpenSegments();
+      this.#discontinuity++;
+    }
+    this.#runs++;
+    this.#runOffsetSeconds = undefined;
+    for (const track of this.#tracks.values()) {
+      track.runFresh = true;
+      track.awaitingInit = true;
+    }
+  }
+
+  /** The init segment of a track for the current run (ISO/IEC 23000-19 7.3.2.2). */
+  init(trackName: string, init: TrackInit): void {
+    const track = this.#track(trackName);
+    track.init = init;
+    track.awaitingInit = false;
+    track.initUri = `${this.#options.instanceId}/${track.spec.name}/init-${this.#discontinuity}.mp4`;
+    this.#inits.set(track.initUri, init.bytes);
+  }
+
+  /** One fragment of a track's current run; `now` is when it arrived. */
+  fragment(trackName: string, fragment: FragmentIn, now: number): void {
+    const track = this.#track(trackName);
+    const init = track.init;
+    if (init === undefined || track.awaitingInit) throw new Error(`track ${trackName}: fragment before its init segment`);
+    if (this.#ended) return;
+    const ts = init.timescale;
+    if (track.runFresh) {
+      track.runFresh = false;
+      track.runOffset = Math.round(this.#runOffset(fragment, ts, now) * ts);
+    }
+    let start = track.runOffset + fragment.baseDecodeTime;
+    if (start < track.end) {
+      // The encoder's clock went back within a run: keep the timeline monotonic.
+      track.runOffset += track.end - start;
+      start = track.end;
+    }
+    const grid = this.#options.segmentSeconds * ts;
+    let open = track.open;
+    if (open !== undefined && fragment.independent && start >= track.nextCut - this.#tolerance(track, ts)) {
+      open.complete = true;
+      open = undefined;
+    }
+    if (open === undefined) {
+      if (track.spec.kind === 'video' && !fragment.independent) return; // a segment must start with a sync sample
+      // The grid line after this start: the first segment of a run sets it; later ones step it, skipping lines with no sync sample.
+      if (track.segments.at(-1)?.discontinuity !== this.#discontinuity || track.nextCut === 0) track.nextCut = start;
+      while (track.nextCut <= start + this.#tolerance(track, ts)) track.nextCut += grid;
+      const msn = track.nextMsn++;
+      open = {
+        msn,
+        uri: `${this.#options.instanceId}/${track.spec.name}/${msn}.m4s`,
+        start,
+        duration: 0,
+        parts: [],
+        complete: false,
+        programDateTime: this.#availabilityStartTime! + (start / ts) * 1000,
+        discontinuity: this.#discontinuity,
+        initUri: track.initUri,
+        bytes: 0,
+      };
+      track.segments.push(open);
+    }
+    const bytes = this.#options.rebaseFragment(fragment.bytes, start, track.sequence++);
+    open.parts.push({
+      index: open.parts.length,
+      uri: `${open.uri.slice(0, -'.m4s'.length)}.${open.parts.length}.m4s`,
+      start,
+      duration: fragment.duration,
+      independent: fragment.independent,
+      bytes,
+    });
+    open.duration = start + fragment.duration - open.start;
+    open.bytes += bytes.length;
+    this.#bytes += bytes.length;
+    track.end = start + fragment.duration;
+    this.#trim();
+    this.#notify();
+  }
+
+  /** The stream has ended for good: open segments close, playlists get ENDLIST, the MPD turns static. */
+  end(): void {
+    if (this.#ended) return;
+    this.#closeOpenSegments();
+    this.#ended = true;
+    this.#notify();
+  }
+
+  /** Calls `listener` after every change (a part, a segment, the end); returns its removal. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The bytes served at `uri` (an init segment, a segment or a part), or undefined. */
+  resource(uri: string): Buffer | undefined {
+    const init = this.#inits.get(uri);
+    if (init !== undefined) return init;
+    const m = /^([^/]+)\/([^/]+)\/(\d+)(?:\.(\d+))?\.m4s$/.exec(uri);
+    if (m === null || m[1] !== this.#options.instanceId) return undefined;
+    const track = this.#tracks.get(m[2]!);
+    if (track === undefined) return undefined;
+    const msn = Number(m[3]);
+    const first = track.segments[0];
+    const segment = first === undefined ? undefined : track.segments[msn - first.msn];
+    if (segment === undefined || segment.msn !== msn) return undefined;
+    if (m[4] !== undefined) return segment.parts[Number(m[4])]?.bytes;
+    if (!segment.complete) return undefined; // served once whole: its bytes never change after that
+    return Buffer.concat(segment.parts.map((p) => p.bytes), segment.bytes);
+  }
+
+  /** The stream as the playlist and manifest writers see it now. */
+  snapshot(now: number): StreamSnapshot {
+    const video: Rendition[] = [];
+    let audio: Rendition | undefined;
+    for (const track of this.#tracks.values()) {
+      if (track.init === undefined && track.segments.length === 0) continue;
+      const rendition = this.#rendition(track);
+      if (track.spec.kind === 'audio') audio = rendition;
+      else video.push(rendition);
+    }
+    video.sort((a, b) => (b.height ?? 0) - (a.height ?? 0) || b.bandwidth - a.bandwidth);
+    return {
+      key: this.key,
+      segmentSeconds: this.#options.segmentSeconds,
+      partSeconds: this.#options.partSeconds,
+      availabilityStartTime: this.#availabilityStartTime ?? now,
+      now,
+      ended: this.#ended,
+      video,
+      audio,
+    };
+  }
+
+  /** True once every declared track has a complete segment: the master playlist can be served. */
+  get playable(): boolean {
+    for (const track of this.#tracks.values()) {
+      if (!track.segments.some((s) => s.complete)) return false;
+    }
+    return this.#tracks.size > 0;
+  }
+
+  figures(): PackagerFigures {
+    let segments = 0;
+    let parts = 0;
+    for (const track of this.#tracks.values()) {
+      segments += track.segments.length;
+      for (const s of track.segments) parts += s.parts.length;
+    }
+    return { bytes: this.#bytes, segments, parts, discontinuities: this.#discontinuity, droppedForMemory: this.#droppedForMemory };
+  }
+
+  #rendition(track: Track): Rendition {
+    const init = track.init;
+    const ts = init?.timescale ?? 1;
+    const listed = this.#listed(track);
+    let peak = 0;
+    let bits = 0;
+    let ticks = 0;
+    for (const s of listed) {
+      if (!s.complete || s.duration <= 0) continue;
+      peak = Math.max(peak, (s.bytes * 8 * ts) / s.duration);
+      bits += s.bytes * 8;
+      ticks += s.duration;
+    }
+    return {
+      name: track.spec.name,
+      kind: track.spec.kind,
+      codecs: init?.codecs ?? '',
+      timescale: ts,
+      bandwidth: Math.round(Math.max(track.spec.bandwidth, peak)),
+      averageBandwidth: ticks > 0 ? Math.round((bits * ts) / ticks) : undefined,
+      ...(init?.width !== undefined ? { width: init.width } : {}),
+      ...(init?.height !== undefined ? { height: init.height } : {}),
+      ...(track.spec.frameRate !== undefined ? { frameRate: track.spec.frameRate } : {}),
+      ...(init?.sampleRate !== undefined ? { sampleRate: init.sampleRate } : {}),
+      ...(init?.channels !== undefined ? { channels: init.channels } : {}),
+      segments: listed.map((s): Segment => ({ ...s, parts: s.parts.slice() })),
+    };
+  }
+
+  /** The segments a playlist lists: the last windowSegments complete ones and the open one. */
+  #listed(track: Track): HeldSegment[] {
+    const complete = track.segments.filter((s) => s.complete);
+    const from = complete.at(-this.#options.windowSegments);
+    const firstIndex = from === undefined ? 0 : track.segments.indexOf(from);
+    return track.segments.slice(firstIndex);
+  }
+
+  /** Half a part, at least: how early a sync sample may fall before the grid line and still cut there. */
+  #tolerance(track: Track, ts: number): number {
+    const frame = track.spec.frameRate ? ts / track.spec.frameRate : 0;
+    return Math.max(frame, (this.#options.partSeconds * ts) / 2);
+  }
+
+  /**
+   * The current run's offset (s), fixed by its first fragment of any track so
+   * that audio and video keep the run's own alignment: the first run's clock is
+   * the stream's; a later run starts no earlier than the end of everything
+   * packaged, nor than the wall clock since availabilityStartTime allows (a
+   * gap in the source stays a gap, and DASH availability stays true).
+   */
+  #runOffset(first: FragmentIn, ts: number, now: number): number {
+    if (this.#runOffsetSeconds !== undefined) return this.#runOffsetSeconds;
+    const startSeconds = first.baseDecodeTime / ts;
+    const endSeconds = (first.baseDecodeTime + first.duration) / ts;
+    if (this.#availabilityStartTime === undefined) {
+      this.#availabilityStartTime = now - endSeconds * 1000;
+      this.#runOffsetSeconds = 0;
+    } else {
+      const wall = (now - this.#availabilityStartTime) / 1000 - (endSeconds - startSeconds);
+      this.#runOffsetSeconds = Math.max(this.#timelineEndSeconds(), wall) - startSeconds;
+    }
+    return this.#runOffsetSeconds;
+  }
+
+  #timelineEndSeconds(): number {
+    let end = 0;
+    for (const track of this.#tracks.values()) {
+      const ts = track.init?.timescale;
+      if (ts !== undefined && track.end > 0) end = Math.max(end, track.end / ts);
+    }
+    return end;
+  }
+
+  #closeOpenSegments(): void {
+    for (const track of this.#tracks.values()) {
+      const open = track.open;
+      if (open === undefined) continue;
+      if (open.parts.length === 0) track.segments.pop();
+      else open.complete = true;
+    }
+  }
+
+  /** Drops segments past the window and its extra, then, over the byte bound, the oldest of any track. */
+  #trim(): void {
+    const keep = this.#options.windowSegments + this.#options.extraSegments;
+    for (const track of this.#tracks.values()) {
+      while (track.segments.filter((s) => s.complete).length > keep) this.#dropOldest(track);
+    }
+    while (this.#bytes > this.#options.maxBytes) {
+      let victim: Track | undefined;
+      for (const track of this.#tracks.values()) {
+        if (track.segments.length <= 2) continue;
+        if (victim === undefined || track.segments[0]!.bytes > victim.segments[0]!.bytes) victim = track;
+      }
+      if (victim === undefined) break;
+      this.#dropOldest(victim);
+      this.#droppedForMemory++;
+    }
+    this.#dropUnusedInits();
+  }
+
+  #dropOldest(track: Track): void {
+    const gone = track.segments.shift();
+    if (gone !== undefined) this.#bytes -= gone.bytes;
+  }
+
+  #dropUnusedInits(): void {
+    if (this.#inits.size <= this.#tracks.size) return;
+    const used = new Set<string>();
+    for (const track of this.#tracks.values()) {
+      used.add(track.initUri);
+      for (const s of track.segments) used.add(s.initUri);
+    }
+    for (const uri of this.#inits.keys()) if (!used.has(uri)) this.#inits.delete(uri);
+  }
+
+  #track(name: string): Track {
+    const track = this.#tracks.get(name);
+    if (track === undefined) throw new Error(`stream ${this.key} has no track ${name}`);
+    return track;
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}
