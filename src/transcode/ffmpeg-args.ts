@@ -97,7 +97,7 @@ function gcd(a: number, b: number): number {
 }
 
 /** Filter graph: x264 chains the scalers (see chainGraph); hardware uploads and splits once, then fps + scale + setdar per rung. */
-function filterGraph(plan: TranscodePlan): string {
+function filterGraph(plan: Pick<TranscodePlan, 'rungs' | 'encoder'>): string {
   const n = plan.rungs.length;
   const head: Record<EncoderKind, string> = {
     x264: '',
@@ -170,9 +170,9 @@ function chainGraph(rungs: readonly Rung[], scale: (r: Rung) => string, dar: str
  */
 export const X264_LIVE_PARAMS = 'sliced-threads=1:rc-lookahead=0';
 
-/** Encoder options for output video stream `i`. */
-function videoOptions(plan: TranscodePlan, r: Rung, i: number): string[] {
-  const s = `:v:${i}`;
+/** Encoder options for rung `i` (filter output `[v<i>]`), the output's video stream `stream` (default `i`: one output for all). */
+function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'encoder'>, r: Rung, i: number, stream = i): string[] {
+  const s = `:v:${stream}`;
   const seg = plan.segmentSeconds;
   const gop = String(Math.max(1, Math.round(r.fps * seg)));
   const preset = plan.preset ?? DEFAULT_PRESET[plan.encoder];
@@ -293,5 +293,81 @@ export function buildFfmpegArgs(plan: TranscodePlan): string[] {
     '-dash_segment_type', 'mp4',
     `${dir}/manifest.mpd`,
   );
+  return args;
+}
+
+/** What {@link buildCmafPipeArgs} needs. */
+export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'preset' | 'segmentSeconds' | 'audio' | 'audioKbps' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod'> {
+  /** Fragment (CMAF chunk, LL-HLS part) duration in seconds; fragments also cut at every keyframe. */
+  partSeconds: number;
+  /** File descriptor of the first output; the rungs follow high → low, then audio. */
+  firstFd: number;
+}
+
+/** The output file descriptors of a pipe plan: one per rung (high → low), then one for audio. */
+export function pipeOutputFds(plan: Pick<PipePlan, 'rungs' | 'audio' | 'firstFd'>): { video: number[]; audio: number | undefined } {
+  const video = plan.rungs.map((_, i) => plan.firstFd + i);
+  return { video, audio: plan.audio ? plan.firstFd + plan.rungs.length : undefined };
+}
+
+/** Video timescale of every rung: 90 kHz whatever the frame rate, so a new run never changes it. */
+export const VIDEO_TIMESCALE = 90_000;
+
+/**
+ * Fragmented-MP4 muxer options (ffmpeg-formats "mov, mp4, ismv"): an init
+ * segment with no samples (`empty_moov`), then one moof+mdat per
+ * `-frag_duration` and at every keyframe, tfdt-relative offsets
+ * (`default_base_moof`, as CMAF requires), and signed composition offsets so
+ * that the first frame's presentation time is its tfdt without an edit list
+ * (ffmpeg 4.2 writes none).
+ */
+function cmafMuxerArgs(partSeconds: number, fd: number): string[] {
+  return [
+    '-f', 'mp4',
+    '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets',
+    '-frag_duration', String(Math.round(partSeconds * 1e6)),
+    `pipe:${fd}`,
+  ];
+}
+
+/**
+ * The ffmpeg arguments for `plan` when proxy-rtmp packages the output itself:
+ * FLV on stdin, decoded once, every rung encoded as for {@link buildFfmpegArgs},
+ * but each rung, and the audio, written as fragmented MP4 (CMAF) to its own
+ * pipe ({@link pipeOutputFds}). Audio has an output of its own because
+ * muxing it with a video rung would hold fragments back for interleaving.
+ */
+export function buildCmafPipeArgs(plan: PipePlan): string[] {
+  if (plan.rungs.length === 0) throw invalid('the plan has no rungs');
+  if (!(plan.segmentSeconds > 0)) throw invalid(`segmentSeconds ${plan.segmentSeconds} is not positive`);
+  if (!(plan.partSeconds > 0) || plan.partSeconds > plan.segmentSeconds) {
+    throw invalid(`partSeconds ${plan.partSeconds} is not between 0 and segmentSeconds`);
+  }
+  if (plan.audio && !(plan.audioKbps > 0)) throw invalid(`audioKbps ${plan.audioKbps} is not positive`);
+  if (!Number.isInteger(plan.firstFd) || plan.firstFd < 3) throw invalid(`firstFd ${plan.firstFd} is not an extra file descriptor`);
+
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
+  if (plan.progressUrl !== undefined) {
+    args.push('-progress', plan.progressUrl);
+    if (plan.statsPeriod) args.push('-stats_period', '1');
+  }
+  args.push(...hardwareDeviceArgs(plan));
+  args.push(
+    '-fflags', '+genpts',
+    '-probesize', PROBE_SIZE,
+    '-analyzeduration', ANALYZE_DURATION_US,
+    '-f', 'flv', '-i', 'pipe:0',
+    '-filter_complex', filterGraph(plan),
+  );
+  const fds = pipeOutputFds(plan);
+  plan.rungs.forEach((r, i) => {
+    args.push(...videoOptions(plan, r, i, 0), '-video_track_timescale', String(VIDEO_TIMESCALE), ...cmafMuxerArgs(plan.partSeconds, fds.video[i]!));
+  });
+  if (fds.audio !== undefined) {
+    // FLV timestamps are whole milliseconds; without async resampling the AAC
+    // packets come out with jittered, sometimes negative durations in the mp4 muxer.
+    args.push('-map', '0:a:0', '-af', 'aresample=async=1', '-c:a', 'aac', '-b:a', `${plan.audioKbps}k`, '-ac', '2', '-ar', '48000');
+    args.push(...cmafMuxerArgs(plan.partSeconds, fds.audio));
+  }
   return args;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hasCode } from '../../src/errors.ts';
-import { buildFfmpegArgs, formatFps, type TranscodePlan } from '../../src/transcode/ffmpeg-args.ts';
+import { X264_LIVE_PARAMS, buildCmafPipeArgs, buildFfmpegArgs, formatFps, pipeOutputFds, type TranscodePlan } from '../../src/transcode/ffmpeg-args.ts';
 import { DEFAULT_LADDER, planLadder } from '../../src/transcode/ladder.ts';
 
 function plan(over: Partial<TranscodePlan> = {}): TranscodePlan {
@@ -251,5 +251,44 @@ describe('buildFfmpegArgs with real ffmpeg', () => {
     const probe = await run('ffprobe', ['-v', 'error', '-show_streams', '-of', 'compact', join(out, 'master.m3u8')]);
     assert.match(probe, /codec_name=h264.*width=640\|height=360/);
     assert.match(probe, /codec_name=aac.*sample_rate=48000\|channels=2/);
+  });
+});
+
+describe('buildCmafPipeArgs: every rung and the audio as fragmented MP4 on a pipe of its own', () => {
+  const rung = { name: '360p', width: 640, height: 360, bitrateKbps: 800, fps: 30, codec: 'h264' as const };
+  const base = { rungs: [rung], encoder: 'x264' as const, preset: 'ultrafast', segmentSeconds: 2, audio: true, audioKbps: 128, partSeconds: 0.5, firstFd: 4, progressUrl: 'pipe:3' };
+
+  test('one rung and audio: the exact arguments', () => {
+    assert.deepEqual(buildCmafPipeArgs(base), [
+      '-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:3',
+      '-fflags', '+genpts', '-probesize', '500000', '-analyzeduration', '1000000', '-f', 'flv', '-i', 'pipe:0',
+      '-filter_complex', '[0:v:0]fps=30,scale=640:360,setdar=16/9[v0]',
+      '-map', '[v0]', '-c:v:0', 'libx264', '-b:v:0', '800k', '-maxrate:v:0', '856k', '-bufsize:v:0', '1200k', '-g:v:0', '60',
+      '-force_key_frames:v:0', 'expr:gte(t,n_forced*2)', '-profile:v:0', 'main', '-preset:v:0', 'ultrafast',
+      '-keyint_min:v:0', '60', '-pix_fmt:v:0', 'yuv420p', '-sc_threshold:v:0', '0', '-x264-params:v:0', X264_LIVE_PARAMS,
+      '-video_track_timescale', '90000',
+      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets', '-frag_duration', '500000', 'pipe:4',
+      '-map', '0:a:0', '-af', 'aresample=async=1', '-c:a', 'aac', '-b:a', '128k', '-ac', '2', '-ar', '48000',
+      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets', '-frag_duration', '500000', 'pipe:5',
+    ]);
+    assert.deepEqual(pipeOutputFds(base), { video: [4], audio: 5 });
+  });
+
+  test('several rungs: each output names its own stream 0 and its own fd; no audio output without audio', () => {
+    const rungs = [{ ...rung, name: '720p', width: 1280, height: 720, bitrateKbps: 3000 }, rung];
+    const args = buildCmafPipeArgs({ ...base, rungs, audio: false });
+    assert.deepEqual(args.filter((a) => a.startsWith('pipe:')), ['pipe:3', 'pipe:0', 'pipe:4', 'pipe:5']);
+    assert.deepEqual(args.filter((a) => a.startsWith('[v')), ['[v0]', '[v1]']);
+    assert.ok(!args.some((a) => a.includes(':v:1')), 'per-output stream specifiers are :v:0');
+    assert.ok(!args.includes('-c:a'));
+    assert.deepEqual(pipeOutputFds({ ...base, rungs, audio: false }), { video: [4, 5], audio: undefined });
+  });
+
+  test('bad plans are refused', () => {
+    const bad = { code: 'ERR_TRANSCODE_PLAN_INVALID' };
+    assert.throws(() => buildCmafPipeArgs({ ...base, rungs: [] }), bad);
+    assert.throws(() => buildCmafPipeArgs({ ...base, partSeconds: 0 }), bad);
+    assert.throws(() => buildCmafPipeArgs({ ...base, partSeconds: 3 }), bad);
+    assert.throws(() => buildCmafPipeArgs({ ...base, firstFd: 2 }), bad);
   });
 });
