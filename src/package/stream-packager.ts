@@ -172,7 +172,7 @@ export class StreamPackager {
     const track = this.#track(trackName);
     track.init = init;
     track.awaitingInit = false;
-    track.initUri = `${this.#options.instanceId}/${track.spec.name}/init-${this.#discontinuity}.mp4`;
+    track.initUri = `${this.#prefix(track)}-init${this.#discontinuity}.mp4`;
     this.#inits.set(track.initUri, init.bytes);
   }
 
@@ -207,7 +207,7 @@ export class StreamPackager {
       const msn = track.nextMsn++;
       open = {
         msn,
-        uri: `${this.#options.instanceId}/${track.spec.name}/${msn}.m4s`,
+        uri: `${this.#prefix(track)}-${msn}.m4s`,
         start,
         duration: 0,
         parts: [],
@@ -254,9 +254,9 @@ export class StreamPackager {
   resource(uri: string): Buffer | undefined {
     const init = this.#inits.get(uri);
     if (init !== undefined) return init;
-    const m = /^([^/]+)\/([^/]+)\/(\d+)(?:\.(\d+))?\.m4s$/.exec(uri);
-    if (m === null || m[1] !== this.#options.instanceId) return undefined;
-    const track = this.#tracks.get(m[2]!);
+    const m = /^(.+)-([^-]+)-(\d+)(?:\.(\d+))?\.m4s$/.exec(uri);
+    if (m === null || m[2] !== this.#options.instanceId) return undefined;
+    const track = this.#tracks.get(m[1]!);
     if (track === undefined) return undefined;
     const msn = Number(m[3]);
     const first = track.segments[0];
@@ -422,6 +422,11 @@ export class StreamPackager {
       for (const s of track.segments) used.add(s.initUri);
     }
     for (const uri of this.#inits.keys()) if (!used.has(uri)) this.#inits.delete(uri);
+  }
+
+  /** `<rendition>-<instance>`: every URI of a track starts so (flat names: one path element each). */
+  #prefix(track: Track): string {
+    return `${track.spec.name}-${this.#options.instanceId}`;
   }
 
   #track(name: string): Track {

@@ -9,16 +9,18 @@
  * exact to 2^53: over 3,000 years at 90 kHz). Wall-clock instants are ms since
  * the Unix epoch.
  *
- * URIs are relative to the stream's directory (`/streams/<key>/`), and unique
- * for the life of the process: each carries the stream instance's id, so no
- * URI is ever served with two different bodies, whatever caches hold.
+ * URIs are relative to the stream's directory (`/streams/<key>/`), one path
+ * element each (`<rendition>-<instance>-<msn>.m4s`, `…-<msn>.<part>.m4s`,
+ * `…-init<discontinuity>.mp4`), and unique for the life of the process: each
+ * carries the stream instance's id, so no URI is ever served with two
+ * different bodies, whatever caches hold.
  */
 
 /** One CMAF chunk: a moof+mdat pair (ISO/IEC 23000-19 7.3.2.3), the LL-HLS part and LL-DASH chunk. */
 export interface Part {
   /** Position in its segment, from 0. */
   readonly index: number;
-  /** e.g. `a1b2c3/720p/17.2.m4s`. */
+  /** e.g. `720p-a1b2c3-17.2.m4s`: part 2 of segment 17. */
   readonly uri: string;
   /** Decode time of its first sample. */
   readonly start: number;
@@ -32,7 +34,7 @@ export interface Part {
 export interface Segment {
   /** Media sequence number (RFC 8216 6.2.1): from 1, +1 per segment, never going down; the DASH $Number$. */
   readonly msn: number;
-  /** e.g. `a1b2c3/720p/17.m4s`: the parts' bytes back to back. */
+  /** e.g. `720p-a1b2c3-17.m4s`: the parts' bytes back to back. */
   readonly uri: string;
   readonly start: number;
   /** Sum of the parts' durations; grows while the segment is open. */

@@ -72,17 +72,17 @@ describe('StreamPackager', () => {
     assert.deepEqual(video.segments.map((s) => [s.msn, s.start / VIDEO_TS, s.duration / VIDEO_TS, s.parts.length, s.complete]), [
       [1, 0, 2, 4, true], [2, 2, 2, 4, true], [3, 4, 2, 4, true], [4, 6, 2, 4, true], [5, 8, 1, 2, false],
     ]);
-    assert.equal(video.segments[0]!.uri, 'abc123/360p/1.m4s');
-    assert.equal(video.segments[1]!.parts[2]!.uri, 'abc123/360p/2.2.m4s');
+    assert.equal(video.segments[0]!.uri, '360p-abc123-1.m4s');
+    assert.equal(video.segments[1]!.parts[2]!.uri, '360p-abc123-2.2.m4s');
     assert.deepEqual(video.segments[1]!.parts.map((x) => x.independent), [true, false, false, false]);
-    assert.equal(video.segments[0]!.initUri, 'abc123/360p/init-0.mp4');
-    assert.equal(p.resource('abc123/360p/init-0.mp4')!.toString(), 'vinit');
-    assert.equal(p.resource('abc123/360p/2.1.m4s')!.toString(), `v${2.5 * VIDEO_TS}@${2.5 * VIDEO_TS}#6`);
-    assert.equal(p.resource('abc123/360p/2.m4s')!.toString(), video.segments[1]!.parts.map((x) => x.bytes.toString()).join(''));
-    assert.equal(p.resource('abc123/360p/5.m4s'), undefined, 'an open segment is not served whole');
-    assert.equal(p.resource('abc123/360p/5.1.m4s')!.toString().startsWith('v'), true, 'its parts are');
-    assert.equal(p.resource('other/360p/1.m4s'), undefined, "another instance's URI");
-    assert.equal(p.resource('abc123/360p/9.m4s'), undefined);
+    assert.equal(video.segments[0]!.initUri, '360p-abc123-init0.mp4');
+    assert.equal(p.resource('360p-abc123-init0.mp4')!.toString(), 'vinit');
+    assert.equal(p.resource('360p-abc123-2.1.m4s')!.toString(), `v${2.5 * VIDEO_TS}@${2.5 * VIDEO_TS}#6`);
+    assert.equal(p.resource('360p-abc123-2.m4s')!.toString(), video.segments[1]!.parts.map((x) => x.bytes.toString()).join(''));
+    assert.equal(p.resource('360p-abc123-5.m4s'), undefined, 'an open segment is not served whole');
+    assert.equal(p.resource('360p-abc123-5.1.m4s')!.toString().startsWith('v'), true, 'its parts are');
+    assert.equal(p.resource('360p-other-1.m4s'), undefined, "another instance's URI");
+    assert.equal(p.resource('360p-abc123-9.m4s'), undefined);
     // Audio on the same grid: segments start at the first fragment at or after each 2 s line, less a quarter second.
     assert.deepEqual(snap.audio!.segments.filter((s) => s.complete).map((s) => s.msn), [1, 2, 3, 4]);
     assert.equal(snap.availabilityStartTime, 1_000_000 + 150, 'AST: the first fragment (audio, 0.512 s) arrived at +0.662 s');
@@ -120,7 +120,7 @@ describe('StreamPackager', () => {
     assert.equal(last.complete, false, 'the segment open when the run ended…');
     assert.equal(after.segments.find((s) => s.msn === last.msn)!.complete, true, '…is closed as it was');
     assert.equal(first.msn, last.msn + 1);
-    assert.equal(first.initUri, 'abc123/360p/init-1.mp4');
+    assert.equal(first.initUri, '360p-abc123-init1.mp4');
     assert.ok(first.start >= last.start + last.duration, 'no overlap');
     assert.ok(first.start / VIDEO_TS >= 5 + 1.2 - 0.01, `the wall-clock gap is kept: ${first.start / VIDEO_TS}`);
     assert.ok(first.programDateTime > last.programDateTime);
@@ -158,8 +158,8 @@ describe('StreamPackager', () => {
     feedRun(p, 30, 0, { audio: false });
     const v = p.snapshot(30_000).video[0]!;
     assert.deepEqual(v.segments.map((s) => s.msn), [12, 13, 14, 15]);
-    assert.ok(p.resource('abc123/360p/10.m4s'), 'kept past the window');
-    assert.equal(p.resource('abc123/360p/9.m4s'), undefined, 'gone past window + extra');
+    assert.ok(p.resource('360p-abc123-10.m4s'), 'kept past the window');
+    assert.equal(p.resource('360p-abc123-9.m4s'), undefined, 'gone past window + extra');
 
     const small = packager({ maxBytes: 200 });
     feedRun(small, 30, 0, { audio: false });
