@@ -11,6 +11,7 @@ import { parsePathname, parseStreamPath } from './request-path.ts';
 import { openStreamFile } from './stream-file.ts';
 import { tokenEtag, tokenRewriterFor } from './token-rewrite.ts';
 import { listenOn } from '../util/listen.ts';
+import { PUBLISHED_MASTER_FILE } from '../transcode/master-playlist.ts';
 
 /** Where the HLS/DASH listener runs and what it serves. */
 export interface HttpServerOptions {
@@ -56,10 +57,34 @@ export interface PlaybackTokens {
   check(key: string, search: URLSearchParams): { ok: true; token: string } | { ok: false; reason: string };
 }
 
+/** A response body held in memory: a segment, a part, a playlist or a manifest. */
+export interface StreamResource {
+  body: Buffer;
+  contentType: string;
+  cacheControl: string;
+  /** Entity tag; strong (`"…"`) when the URI's bytes never change, so Range with If-Range works. */
+  etag: string;
+  /** ms since the epoch, for Last-Modified. */
+  lastModified: number;
+  /** Other than 200, e.g. 400 for a blocking playlist request out of range; served without validators. */
+  status?: number;
+}
+
+/**
+ * The streams' outputs held in memory (the packager's store). `file` is the
+ * name under `/streams/<key>/` (or `dash/`); `token` the playback query to carry
+ * into every URI of a generated playlist. May wait (a blocking playlist reload).
+ */
+export interface StreamOutputs {
+  get(key: string, file: string, search: URLSearchParams, token: string | undefined): StreamResource | undefined | Promise<StreamResource | undefined>;
+}
+
 /** Optional parts of the HTTP server. */
 export interface HttpServerDeps {
   /** When present, every `/streams/` request needs a valid playback token (else 403). */
   playback?: PlaybackTokens;
+  /** When present, `/streams/` is served from memory instead of the output directory. */
+  outputs?: StreamOutputs;
 }
 
 /** Largest playlist or manifest rewritten with a playback token (they are a few KiB). */
@@ -95,12 +120,14 @@ export class HttpServer {
   readonly #routes = new Map<string, RouteHandler>();
   readonly #stats: HttpStats = { bytesOut: 0, requests: 0 };
   readonly #playback: PlaybackTokens | undefined;
+  readonly #outputs: StreamOutputs | undefined;
   #rootReal: Promise<string> | undefined;
 
   constructor(options: HttpServerOptions, log: HttpLog, deps: HttpServerDeps = {}) {
     this.#options = Object.freeze(validate(options));
     this.#log = log;
     this.#playback = deps.playback;
+    this.#outputs = deps.outputs;
     const o = this.#options;
     // connectionsCheckingInterval: how often headersTimeout/requestTimeout are
     // enforced (default 30 s would let a slow-drip client overstay by that much).
@@ -196,6 +223,13 @@ export class HttpServer {
       }
       token = verdict.token;
     }
+    if (this.#outputs !== undefined) {
+      const file = target.file === PUBLISHED_MASTER_FILE ? 'master.m3u8' : target.file;
+      const resource = await this.#outputs.get(target.key, file, searchParams(req.url ?? ''), token);
+      if (resource === undefined) return this.#notFound(res);
+      this.#serveResource(req, res, resource);
+      return;
+    }
     await this.#serveFile(req, res, target.key, target.file, contentType, token);
   }
 
@@ -267,6 +301,47 @@ export class HttpServer {
     } finally {
       if (!handedOff) await handle.close().catch(() => {});
     }
+  }
+
+  /** A body from memory: validators, 304, one byte range (206/416), HEAD. */
+  #serveResource(req: IncomingMessage, res: ServerResponse, r: StreamResource): void {
+    if (res.destroyed) return;
+    if (r.status !== undefined && r.status !== 200) {
+      this.#plain(res, r.status, r.body.toString('utf8').trim() || 'error', { 'Cache-Control': r.cacheControl });
+      return;
+    }
+    const v: Validators = { etag: r.etag, mtimeS: Math.floor(r.lastModified / 1000) };
+    res.setHeader('ETag', r.etag);
+    res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
+    res.setHeader('Cache-Control', r.cacheControl);
+    if (isNotModified(req.headers, v)) {
+      res.writeHead(304);
+      res.end();
+      return;
+    }
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Content-Type', r.contentType);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const size = r.body.length;
+    const range = ifRangeAllows(req.headers, v) ? parseRange(req.headers.range, size) : { kind: 'full' as const };
+    if (range.kind === 'unsatisfiable') {
+      res.removeHeader('Content-Type');
+      this.#plain(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
+      return;
+    }
+    const start = range.kind === 'partial' ? range.start : 0;
+    const end = range.kind === 'partial' ? range.end : size - 1;
+    if (range.kind === 'partial') {
+      res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+    } else {
+      res.writeHead(200, { 'Content-Length': size });
+    }
+    if (req.method === 'HEAD' || end < start) {
+      res.end();
+      return;
+    }
+    this.#stats.bytesOut += end - start + 1;
+    res.end(range.kind === 'partial' ? r.body.subarray(start, end + 1) : r.body);
   }
 
   /**
