@@ -95,7 +95,7 @@ export class BrowserPlayer {
   async play(kind: 'hls' | 'dash', url: string, config?: object): Promise<Playback> {
     const page = await this.#browser.newPage();
     await page.goto(this.#base);
-    await page.evaluate(([k, u, c]) => (window as unknown as { play: (...a: unknown[]) => void }).play(k, u, c), [kind, url, config] as const);
+    await page.evaluate(([k, u, c]) => (globalThis as unknown as { play: (...a: unknown[]) => void }).play(k, u, c), [kind, url, config] as const);
     return new Playback(page);
   }
 
@@ -113,7 +113,7 @@ export class Playback {
   }
 
   state(): Promise<PlayerState> {
-    return this.page.evaluate(() => (window as unknown as { __state: PlayerState }).__state);
+    return this.page.evaluate(() => (globalThis as unknown as { __state: PlayerState }).__state);
   }
 
   /** Polls until `predicate` holds, or throws naming `what` with the last state. */
