@@ -19,8 +19,13 @@ export interface FfmpegExit {
 /** Events of one ffmpeg run. */
 export interface FfmpegProcessEvents extends Record<string, unknown[]> {
   progress: [FfmpegProgress];
+  /** Bytes from output pipe `index` (file descriptor OUTPUT_FD + index), in order. */
+  output: [number, Buffer];
   exit: [FfmpegExit];
 }
+
+/** The file descriptor of the first output pipe (0 stdin, 2 stderr, 3 progress). */
+export const OUTPUT_FD = 4;
 
 /** Settings of one ffmpeg run. */
 export interface FfmpegProcessOptions {
@@ -32,6 +37,8 @@ export interface FfmpegProcessOptions {
   stderrLinesPerSecond?: number;
   /** How long `stop()` waits for a clean exit before SIGTERM, then SIGKILL. */
   stopTimeoutMs?: number;
+  /** Output pipes at OUTPUT_FD, OUTPUT_FD + 1, …, read as `output` events (default none). */
+  outputs?: number;
 }
 
 /**
@@ -73,7 +80,7 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
   start(): void {
     if (this.#child !== undefined) throw new Error('ffmpeg run already started');
     const child = spawn(this.#options.binary, [...this.#options.args], {
-      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe', ...Array.from({ length: this.#options.outputs ?? 0 }, () => 'pipe' as const)],
       detached: false,
     });
     this.#child = child;
@@ -84,6 +91,9 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     (child.stdio[3] as Readable | null)?.on('data', (d: Buffer) => {
       for (const p of progress.push(d.toString('latin1'))) this.safeEmit('progress', p);
     });
+    for (let i = 0; i < (this.#options.outputs ?? 0); i++) {
+      (child.stdio[OUTPUT_FD + i] as Readable | null)?.on('data', (d: Buffer) => this.safeEmit('output', i, d));
+    }
     let pending = '';
     child.stderr!.on('data', (d: Buffer) => {
       const lines = (pending + d.toString('utf8')).split('\n');
@@ -92,7 +102,8 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
       for (const line of lines) this.#stderrLine(line.trimEnd());
     });
     child.once('error', (err) => this.#finish('spawn-failed', null, null, `cannot start ${this.#options.binary}: ${err.message}`));
-    // 'close' (not 'exit'): it comes after stderr has been read to the end, so the reason is complete.
+    // 'close' (not 'exit'): it comes after stderr and the outputs have been read to the end,
+    // so the reason is complete and every fragment has been delivered.
     child.once('close', (code, signal) => {
       if (pending.length > 0) this.#stderrLine(pending.trimEnd());
       if (this.#suppressed > 0) this.#log.warn({ suppressed: this.#suppressed }, 'ffmpeg stderr lines not logged (rate limit)');

@@ -53,6 +53,30 @@ describe('FfmpegProcess supervision', () => {
     assert.equal(progress.at(-1)!.frame, 90);
   });
 
+  test('output pipes: each fd is read to its end before exit, in order, as output events', async () => {
+    // Two outputs: the video as fMP4 on fd 4, the audio on fd 5.
+    const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-f', 'flv', '-i', 'pipe:0',
+      '-map', '0:v', '-c', 'copy', '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', 'pipe:4',
+      '-map', '0:a', '-c', 'copy', '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', 'pipe:5'];
+    const p = new FfmpegProcess({ binary: 'ffmpeg', args, log, outputs: 2 });
+    const got: Buffer[][] = [[], []];
+    let exitedWith = -1;
+    p.on('output', (i, d) => got[i]!.push(d));
+    p.on('exit', () => (exitedWith = got[0]!.length + got[1]!.length));
+    p.start();
+    p.write(FLV);
+    const e = await p.stop();
+    assert.deepEqual([e.kind, e.code], ['stopped', 0], e.message);
+    const [video, audio] = got.map((chunks) => Buffer.concat(chunks));
+    assert.equal(exitedWith, got[0]!.length + got[1]!.length, 'nothing arrived after exit');
+    for (const [name, bytes] of [['video', video!], ['audio', audio!]] as const) {
+      assert.equal(bytes.subarray(4, 8).toString('latin1'), 'ftyp', `${name} starts with ftyp`);
+      assert.ok(bytes.includes(Buffer.from('moof')) && bytes.includes(Buffer.from('mdat')), `${name} has fragments`);
+    }
+    assert.ok(video!.includes(Buffer.from('avc1')) && !video!.includes(Buffer.from('mp4a')));
+    assert.ok(audio!.includes(Buffer.from('mp4a')) && !audio!.includes(Buffer.from('avc1')));
+  });
+
   test('SIGKILL from outside: exit kind died, signal SIGKILL, emitted once', async () => {
     const p = new FfmpegProcess({ binary: 'ffmpeg', args: decodeArgs, log });
     const exits: FfmpegExit[] = [];
