@@ -93,9 +93,9 @@ export async function probe(bytes: Buffer): Promise<{ packets: ProbePacket[]; st
   return { packets, streams: parsed.streams ?? [] };
 }
 
-/** The MD5 of every decoded frame, in order (ffmpeg's framemd5 muxer, hash column only): equal lists mean identical decodes. */
-export async function frameHashes(ffmpeg: string, bytes: Buffer, extraInput: readonly string[] = []): Promise<string[]> {
-  const out = await run(ffmpeg, ['-v', 'error', ...extraInput, '-i', 'pipe:0', '-f', 'framemd5', '-'], bytes);
+/** The MD5 of every decoded frame of the `map`ped stream, in order (ffmpeg's framemd5 muxer, hash column only): equal lists mean identical decodes. */
+export async function frameHashes(ffmpeg: string, bytes: Buffer, map = '0'): Promise<string[]> {
+  const out = await run(ffmpeg, ['-v', 'error', '-i', 'pipe:0', '-map', map, '-f', 'framemd5', '-'], bytes);
   return out
     .toString()
     .split('\n')
