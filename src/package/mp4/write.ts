@@ -175,6 +175,7 @@ function writeTraf(plan: TrafRewrite, delta: number): Buffer {
 
 /** A copy of a trun box (ISO/IEC 14496-12 8.8.8) with data_offset moved by delta, when it has one. */
 function shiftTrunDataOffset(trun: Buffer, delta: number): Buffer {
+  if (trun.length < 12) throw new Mp4InvalidError(`trun of ${trun.length} bytes has no version and flags`);
   const flags = trun.readUIntBE(9, 3);
   if ((flags & TRUN_DATA_OFFSET) === 0) return trun;
   if (trun.length < 20) throw new Mp4InvalidError(`trun of ${trun.length} bytes has no room for its data_offset`);
@@ -189,7 +190,9 @@ function shiftTrunDataOffset(trun: Buffer, delta: number): Buffer {
 function shiftBaseDataOffset(tfhd: Buffer, delta: number): Buffer {
   const out = Buffer.from(tfhd);
   const r = new PayloadReader(out, 'tfhd', 16);
-  out.writeBigUInt64BE(BigInt(r.u64() + delta), 16);
+  const moved = r.u64() + delta;
+  if (moved < 0) throw new Mp4InvalidError(`tfhd base_data_offset would move to ${moved}`);
+  out.writeBigUInt64BE(BigInt(moved), 16);
   return out;
 }
 
