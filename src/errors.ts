@@ -66,6 +66,14 @@ export const MediaInvalidError = define('ERR_MEDIA_INVALID', 'MediaInvalidError'
 /** A codec we recognise but do not accept (or do not recognise at all). */
 export const MediaUnsupportedError = define('ERR_MEDIA_UNSUPPORTED', 'MediaUnsupportedError');
 
+// --- ISO BMFF / fragmented MP4 (ISO/IEC 14496-12) ---
+/** A box or a field inside one that does not parse: bad size, cut short, a required child missing, offsets outside the fragment. */
+export const Mp4InvalidError = define('ERR_MP4_INVALID', 'Mp4InvalidError');
+/** A box (or a fragment being assembled) larger than the configured limit, refused before it is buffered. */
+export const Mp4TooLargeError = define('ERR_MP4_TOO_LARGE', 'Mp4TooLargeError');
+/** Well-formed MP4 we do not handle: a 64-bit value past 2^53, an unknown box version, a codec we cannot write. */
+export const Mp4UnsupportedError = define('ERR_MP4_UNSUPPORTED', 'Mp4UnsupportedError');
+
 // --- Commands and stream policy ---
 /** A command arrived out of order (publish before connect, …) or malformed. */
 export const CommandError = define('ERR_RTMP_COMMAND', 'CommandError');

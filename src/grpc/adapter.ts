@@ -182,6 +182,10 @@ export const GRPC_STATUS_OF_ERROR: Readonly<Record<string, number>> = Object.fre
   [errors.MediaTruncatedError.code]: grpcStatus.INVALID_ARGUMENT,
   [errors.MediaInvalidError.code]: grpcStatus.INVALID_ARGUMENT,
   [errors.MediaUnsupportedError.code]: grpcStatus.INVALID_ARGUMENT,
+  // Fragmented MP4 from ffmpeg or built by the packager: malformed, over a limit, or unsupported.
+  [errors.Mp4InvalidError.code]: grpcStatus.INVALID_ARGUMENT,
+  [errors.Mp4TooLargeError.code]: grpcStatus.RESOURCE_EXHAUSTED,
+  [errors.Mp4UnsupportedError.code]: grpcStatus.INVALID_ARGUMENT,
   // Commands and stream policy.
   [errors.CommandError.code]: grpcStatus.INVALID_ARGUMENT,
   [errors.AppRejectedError.code]: grpcStatus.NOT_FOUND,
