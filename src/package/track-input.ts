@@ -1,3 +1,4 @@
+import { Mp4InvalidError } from '../errors.ts';
 import { Mp4Splitter } from './mp4/splitter.ts';
 import type { StreamPackager } from './stream-packager.ts';
 
@@ -27,7 +28,7 @@ export class TrackInput {
         this.#packager.init(this.track, {
           // The splitter's items are views into the pushed chunks: the packager keeps them, so copy.
           bytes: Buffer.from(item.bytes),
-          codecs: t.codec,
+          codecs: t.codec ?? t.sampleEntry,
           timescale: t.timescale,
           ...(t.width !== undefined ? { width: t.width } : {}),
           ...(t.height !== undefined ? { height: t.height } : {}),
@@ -36,7 +37,8 @@ export class TrackInput {
         });
       } else {
         const t = item.info.tracks[0];
-        if (t === undefined) continue;
+        // ffmpeg always writes a tfdt; a fragment without one has no place on the timeline.
+        if (t === undefined || t.baseDecodeTime === undefined) throw new Mp4InvalidError(`track ${this.track}: a fragment without tfdt`);
         this.#packager.fragment(this.track, {
           bytes: item.bytes,
           baseDecodeTime: t.baseDecodeTime,
