@@ -173,25 +173,32 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
 /**
  * The `media` template of a period's segments (ISO/IEC 23009-1 5.3.9.4.4):
  * the first segment's URI with its msn replaced by `$Number$`, every other
- * segment checked to fit it. `$` elsewhere is doubled, as the template syntax
- * asks. Exported for the tests.
+ * segment checked to fit it. Where the msn's digits occur more than once
+ * (`…/4.m4s`), the occurrences that every segment fits are tried, those not
+ * touching a letter first, the last first. `$` elsewhere is doubled, as the
+ * template syntax asks. Exported for the tests.
  */
 export function mediaTemplate(segments: readonly Segment[]): string {
   const first = segments[0];
   if (first === undefined) throw new Error('mediaTemplate: no segment');
-  const msn = String(first.msn);
-  let at = -1;
-  for (const match of first.uri.matchAll(/\d+/g)) if (match[0] === msn) at = match.index;
-  if (at === -1) throw new Error(`mediaTemplate: ${JSON.stringify(first.uri)} does not carry its msn ${msn}`);
-  const prefix = first.uri.slice(0, at);
-  const suffix = first.uri.slice(at + msn.length);
   for (const [i, segment] of segments.entries()) {
     if (segment.msn !== first.msn + i) throw new Error(`mediaTemplate: msn ${segment.msn} follows ${first.msn + i - 1}`);
-    if (segment.uri !== `${prefix}${segment.msn}${suffix}`) {
-      throw new Error(`mediaTemplate: ${JSON.stringify(segment.uri)} does not fit ${JSON.stringify(`${prefix}$Number$${suffix}`)}`);
-    }
   }
-  return `${dollars(prefix)}$Number$${dollars(suffix)}`;
+  const msn = String(first.msn);
+  const letter = /[A-Za-z]/;
+  const candidates = [...first.uri.matchAll(/\d+/g)]
+    .filter((m) => m[0] === msn)
+    .map((m) => ({ at: m.index, inWord: letter.test(first.uri[m.index - 1] ?? '') || letter.test(first.uri[m.index + msn.length] ?? '') }))
+    .reverse()
+    .sort((a, b) => Number(a.inWord) - Number(b.inWord));
+  if (candidates.length === 0) throw new Error(`mediaTemplate: ${JSON.stringify(first.uri)} does not carry its msn ${msn}`);
+  for (const { at } of candidates) {
+    const prefix = first.uri.slice(0, at);
+    const suffix = first.uri.slice(at + msn.length);
+    if (segments.every((segment) => segment.uri === `${prefix}${segment.msn}${suffix}`)) return `${dollars(prefix)}$Number$${dollars(suffix)}`;
+  }
+  const misfit = segments.find((segment) => !segment.uri.includes(String(segment.msn))) ?? segments.at(-1)!;
+  throw new Error(`mediaTemplate: ${JSON.stringify(misfit.uri)} does not fit the pattern of ${JSON.stringify(first.uri)}`);
 }
 
 /** One `<S>` of a SegmentTimeline (ISO/IEC 23009-1 5.3.9.6): `r` repeats after the first; `t` absent when it follows on. */
