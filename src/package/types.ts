@@ -86,4 +86,13 @@ export interface StreamSnapshot {
   readonly ended: boolean;
   readonly video: readonly Rendition[];
   readonly audio: Rendition | undefined;
+  /**
+   * Stream time in seconds at which each discontinuity sequence began (the
+   * earliest start of its first segment over the renditions), keyed by the
+   * discontinuity value. A DASH Period's start must not change from one MPD
+   * to the next (ISO/IEC 23009-1 5.3.2.1, 5.4.1); once a period's first
+   * segment has left the window this is the only place it is known. Without
+   * it the writers take the earliest start still in the window.
+   */
+  readonly discontinuityStarts?: ReadonlyMap<number, number>;
 }
