@@ -70,13 +70,22 @@ export interface StreamResource {
   status?: number;
 }
 
+/** What a request for a stream's output brings besides its path. */
+export interface OutputRequestInfo {
+  /** The query (LL-HLS `_HLS_msn`, `_HLS_part`, `_HLS_skip`). */
+  search: URLSearchParams;
+  /** The playback query to carry into every URI of a generated playlist (signed playback). */
+  token: string | undefined;
+  /** The Host header, for absolute URLs the response must name (DASH UTCTiming). */
+  host: string | undefined;
+}
+
 /**
  * The streams' outputs held in memory (the packager's store). `file` is the
- * name under `/streams/<key>/` (or `dash/`); `token` the playback query to carry
- * into every URI of a generated playlist. May wait (a blocking playlist reload).
+ * name under `/streams/<key>/` (or `dash/`). May wait (a blocking playlist reload).
  */
 export interface StreamOutputs {
-  get(key: string, file: string, search: URLSearchParams, token: string | undefined): StreamResource | undefined | Promise<StreamResource | undefined>;
+  get(key: string, file: string, request: OutputRequestInfo): StreamResource | undefined | Promise<StreamResource | undefined>;
 }
 
 /** Optional parts of the HTTP server. */
@@ -225,7 +234,7 @@ export class HttpServer {
     }
     if (this.#outputs !== undefined) {
       const file = target.file === PUBLISHED_MASTER_FILE ? 'master.m3u8' : target.file;
-      const resource = await this.#outputs.get(target.key, file, searchParams(req.url ?? ''), token);
+      const resource = await this.#outputs.get(target.key, file, { search: searchParams(req.url ?? ''), token, host: req.headers.host });
       if (resource === undefined) return this.#notFound(res);
       this.#serveResource(req, res, resource);
       return;

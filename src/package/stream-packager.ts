@@ -123,6 +123,8 @@ export class StreamPackager {
   /** Stream time (s) of the current run's encoder time 0; set by the run's first fragment of any track. */
   #runOffsetSeconds: number | undefined;
   #discontinuity = 0;
+  /** Stream time (s) where each discontinuity's first segment (of any track) starts: DASH Period starts. */
+  readonly #discontinuityStarts = new Map<number, number>();
   #runs = 0;
   #ended = false;
   #bytes = 0;
@@ -204,6 +206,9 @@ export class StreamPackager {
       // The grid line after this start: the first segment of a run sets it; later ones step it, skipping lines with no sync sample.
       if (track.segments.at(-1)?.discontinuity !== this.#discontinuity || track.nextCut === 0) track.nextCut = start;
       while (track.nextCut <= start + this.#tolerance(track, ts)) track.nextCut += grid;
+      const seconds = start / ts;
+      const known = this.#discontinuityStarts.get(this.#discontinuity);
+      if (known === undefined || seconds < known) this.#discontinuityStarts.set(this.#discontinuity, seconds);
       const msn = track.nextMsn++;
       open = {
         msn,
@@ -287,6 +292,7 @@ export class StreamPackager {
       ended: this.#ended,
       video,
       audio,
+      discontinuityStarts: new Map(this.#discontinuityStarts),
     };
   }
 
@@ -422,6 +428,9 @@ export class StreamPackager {
       for (const s of track.segments) used.add(s.initUri);
     }
     for (const uri of this.#inits.keys()) if (!used.has(uri)) this.#inits.delete(uri);
+    let oldest = this.#discontinuity;
+    for (const track of this.#tracks.values()) oldest = Math.min(oldest, track.segments[0]?.discontinuity ?? oldest);
+    for (const d of this.#discontinuityStarts.keys()) if (d < oldest) this.#discontinuityStarts.delete(d);
   }
 
   /** `<rendition>-<instance>`: every URI of a track starts so (flat names: one path element each). */

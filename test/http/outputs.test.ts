@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { HttpServer, type StreamResource } from '../../src/http/http-server.ts';
 
 describe('HTTP from memory: /streams/ answered by the packager store', () => {
-  const calls: { key: string; file: string; search: string; token: string | undefined }[] = [];
+  const calls: { key: string; file: string; search: string; token: string | undefined; host: string | undefined }[] = [];
   const segment: StreamResource = {
     body: Buffer.from('0123456789'),
     contentType: 'video/iso.segment',
@@ -18,8 +18,8 @@ describe('HTTP from memory: /streams/ answered by the packager store', () => {
     server = new HttpServer({ host: '127.0.0.1', port: 0, root: '/nonexistent' }, pino({ level: 'silent' }), {
       playback: { check: (_key, search) => (search.get('sig') === 'good' ? { ok: true, token: 'exp=1&sig=good' } : { ok: false, reason: 'no' }) },
       outputs: {
-        async get(key, file, search, token) {
-          calls.push({ key, file, search: search.toString(), token });
+        async get(key, file, { search, token, host }) {
+          calls.push({ key, file, search: search.toString(), token, host });
           await new Promise((r) => setTimeout(r, 5)); // may wait, as a blocking reload does
           if (file === 'v-abc-1.m4s') return segment;
           if (file === 'master.m3u8') return { ...segment, body: Buffer.from(`#EXTM3U\n# ${token}\n`), contentType: 'application/vnd.apple.mpegurl', cacheControl: 'no-cache', etag: 'W/"m1"' };
@@ -42,7 +42,7 @@ describe('HTTP from memory: /streams/ answered by the packager store', () => {
     assert.equal(r.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.equal(r.headers.get('etag'), '"seg-1"');
     assert.equal(r.headers.get('access-control-allow-origin'), '*');
-    assert.deepEqual(calls.at(-1), { key: 'cam', file: 'v-abc-1.m4s', search: 'exp=1&sig=good', token: 'exp=1&sig=good' });
+    assert.deepEqual(calls.at(-1), { key: 'cam', file: 'v-abc-1.m4s', search: 'exp=1&sig=good', token: 'exp=1&sig=good', host: base.slice('http://'.length) });
     assert.equal((await get('/streams/cam/v-abc-1.m4s?sig=good', { 'If-None-Match': '"seg-1"' })).status, 304);
     const head = await get('/streams/cam/v-abc-1.m4s?sig=good', {}, 'HEAD');
     assert.equal(head.headers.get('content-length'), '10');
