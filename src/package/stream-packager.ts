@@ -150,9 +150,11 @@ export class StreamPackager {
   /**
    * An encoder run begins: whatever it delivers maps to a fresh stretch of the
    * stream timeline, after a discontinuity unless it is the first run. Open
-   * segments of the run before are closed as they are.
+   * segments of the run before are closed as they are. Returns the run's
+   * number: init segments and fragments name it, and those of an earlier run
+   * (an ffmpeg still finishing after a quick reconnect) are ignored.
    */
-  beginRun(tracks?: readonly TrackSpec[]): void {
+  beginRun(tracks?: readonly TrackSpec[]): number {
     if (this.#ended) throw new Error(`stream ${this.key} has ended`);
     if (tracks !== undefined) {
       for (const spec of tracks) if (!this.#tracks.has(spec.name)) this.#tracks.set(spec.name, new Track(spec));
@@ -167,10 +169,12 @@ export class StreamPackager {
       track.runFresh = true;
       track.awaitingInit = true;
     }
+    return this.#runs;
   }
 
-  /** The init segment of a track for the current run (ISO/IEC 23000-19 7.3.2.2). */
-  init(trackName: string, init: TrackInit): void {
+  /** The init segment of a track for run `run` (ISO/IEC 23000-19 7.3.2.2); ignored unless it is the current run. */
+  init(trackName: string, init: TrackInit, run = this.#runs): void {
+    if (run !== this.#runs || this.#ended) return;
     const track = this.#track(trackName);
     track.init = init;
     track.awaitingInit = false;
@@ -178,8 +182,9 @@ export class StreamPackager {
     this.#inits.set(track.initUri, init.bytes);
   }
 
-  /** One fragment of a track's current run; `now` is when it arrived. */
-  fragment(trackName: string, fragment: FragmentIn, now: number): void {
+  /** One fragment of a track of run `run`, arrived at `now`; ignored unless it is the current run. */
+  fragment(trackName: string, fragment: FragmentIn, now: number, run = this.#runs): void {
+    if (run !== this.#runs) return;
     const track = this.#track(trackName);
     const init = track.init;
     if (init === undefined || track.awaitingInit) throw new Error(`track ${trackName}: fragment before its init segment`);

@@ -12,10 +12,13 @@ export class TrackInput {
   readonly track: string;
   readonly #packager: StreamPackager;
   readonly #splitter: Mp4Splitter;
+  readonly #run: number;
 
-  constructor(packager: StreamPackager, track: string, maxBoxSize?: number) {
+  /** Feeds `track` of `packager` for run `run` (what beginRun returned). */
+  constructor(packager: StreamPackager, track: string, run: number, maxBoxSize?: number) {
     this.#packager = packager;
     this.track = track;
+    this.#run = run;
     this.#splitter = new Mp4Splitter(maxBoxSize === undefined ? {} : { maxBoxSize });
   }
 
@@ -34,7 +37,7 @@ export class TrackInput {
           ...(t.height !== undefined ? { height: t.height } : {}),
           ...(t.sampleRate !== undefined ? { sampleRate: t.sampleRate } : {}),
           ...(t.channels !== undefined ? { channels: t.channels } : {}),
-        });
+        }, this.#run);
       } else {
         const t = item.info.tracks[0];
         // ffmpeg always writes a tfdt; a fragment without one has no place on the timeline.
@@ -44,7 +47,7 @@ export class TrackInput {
           baseDecodeTime: t.baseDecodeTime,
           duration: t.duration,
           independent: t.firstSampleIsSync,
-        }, now);
+        }, now, this.#run);
       }
     }
   }

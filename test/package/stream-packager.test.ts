@@ -130,6 +130,22 @@ describe('StreamPackager', () => {
     assert.ok(Math.abs(audioFirst.start / AUDIO_TS - first.start / VIDEO_TS) < 0.05, 'audio and video keep the run alignment');
   });
 
+  test("a run that is no longer current (an ffmpeg still finishing after a quick reconnect) is ignored", () => {
+    const p = packager({}, [TRACKS[0]!]);
+    const first = p.beginRun();
+    p.init('360p', videoInit, first);
+    p.fragment('360p', { bytes: Buffer.from('a'), baseDecodeTime: 0, duration: VIDEO_TS, independent: true }, 0, first);
+    const second = p.beginRun();
+    assert.equal(second, first + 1);
+    p.init('360p', { ...videoInit, bytes: Buffer.from('old') }, first);
+    p.fragment('360p', { bytes: Buffer.from('late'), baseDecodeTime: VIDEO_TS, duration: VIDEO_TS, independent: true }, 0, first);
+    assert.throws(() => p.fragment('360p', { bytes: Buffer.from('b'), baseDecodeTime: 0, duration: VIDEO_TS, independent: true }, 0, second), /before its init/);
+    p.init('360p', videoInit, second);
+    p.fragment('360p', { bytes: Buffer.from('b'), baseDecodeTime: 0, duration: VIDEO_TS, independent: true }, 5000, second);
+    const segments = p.snapshot(5000).video[0]!.segments;
+    assert.deepEqual(segments.map((s) => [s.msn, s.discontinuity, s.parts.map((x) => x.bytes.toString()[0]).join('')]), [[1, 0, 'a'], [2, 1, 'b']]);
+  });
+
   test('an encoder clock that goes back within a run keeps the timeline monotonic', () => {
     const p = packager();
     p.beginRun();

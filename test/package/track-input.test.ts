@@ -28,9 +28,9 @@ for (const ffmpeg of FFMPEGS) {
       });
       let now = 1_000_000;
       for (let run = 0; run < 2; run++) {
-        p.beginRun();
-        const v = new TrackInput(p, '240p');
-        const a = new TrackInput(p, 'audio');
+        const id = p.beginRun();
+        const v = new TrackInput(p, '240p', id);
+        const a = new TrackInput(p, 'audio', id);
         for (const c of chunks(video, run + 1)) v.push(c, (now += 5));
         for (const c of chunks(audio, run + 7)) a.push(c, (now += 5));
         now += 6000;
