@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mpd } from './dash.ts';
-import { masterPlaylist, mediaPlaylist } from './hls.ts';
+import { masterPlaylist, mediaPlaylist, playlistEnd, targetDuration } from './hls.ts';
 import type { StreamPackager } from './stream-packager.ts';
 import type { Rendition } from './types.ts';
 
@@ -16,6 +16,8 @@ export interface OutputResource {
 
 /** What a request brings besides its path: the playback token to carry into URIs, and where the time endpoint is. */
 export interface OutputRequest {
+  /** The query: `_HLS_msn`, `_HLS_part`, `_HLS_skip` (RFC 8216bis 6.2.5). */
+  search?: URLSearchParams;
   /** `exp=…&sig=…` of a signed playback URL, appended to every URI of a generated playlist. */
   token: string | undefined;
   /** Absolute URL of the server's clock for DASH UTCTiming (`http://host:port/time`). */
@@ -26,8 +28,45 @@ export interface OutputRequest {
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** Live playlists and manifests change every part: a CDN may hold them for a second at most. */
 export const LIVE_PLAYLIST = 'public, max-age=1';
+/** A blocking request's answer (its URL names the version it waited for). */
+export const BLOCKED_PLAYLIST = 'public, max-age=60';
 /** A finished stream's playlists no longer change. */
 export const ENDED_PLAYLIST = 'public, max-age=60';
+
+/** Settings of the outputs. */
+export interface OutputsOptions {
+  /** LL-HLS tags and blocking reloads, LL-DASH attributes. */
+  lowLatency: boolean;
+}
+
+/** A blocking request may be held this many target durations before 503 (RFC 8216bis 6.2.5.2 suggests three). */
+const BLOCK_TARGET_DURATIONS = 3;
+/** How far ahead of the last segment a blocking _HLS_msn may point before it is refused with 400 (6.2.5.2: two). */
+const MSN_ADVANCE_LIMIT = 2;
+
+/** Something to wait on (an adapter gives real timers; tests a fake). */
+export interface Waiter {
+  /** Resolves once `ready()` holds, checked after each change of `packager`, or with false after `timeoutMs`. */
+  until(packager: StreamPackager, ready: () => boolean, timeoutMs: number): Promise<boolean>;
+}
+
+/** Waits with setTimeout and the packager's change notifications. */
+export const TIMER_WAITER: Waiter = {
+  until(packager, ready, timeoutMs) {
+    if (ready()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        off();
+        resolve(ok);
+      };
+      const off = packager.onChange(() => {
+        if (ready() || packager.ended) done(ready());
+      });
+      const timer = setTimeout(() => done(ready()), timeoutMs);
+    });
+  },
+};
 
 const M3U8 = 'application/vnd.apple.mpegurl';
 const MPD = 'application/dash+xml';
@@ -42,9 +81,69 @@ const MPD = 'application/dash+xml';
 export class PackagedOutputs {
   readonly #streams = new Map<string, StreamPackager>();
   readonly #now: () => number;
+  readonly #options: OutputsOptions;
+  readonly #waiter: Waiter;
 
-  constructor(now: () => number = Date.now) {
+  constructor(options: OutputsOptions = { lowLatency: false }, now: () => number = Date.now, waiter: Waiter = TIMER_WAITER) {
+    this.#options = options;
     this.#now = now;
+    this.#waiter = waiter;
+  }
+
+  /**
+   * resource(), but first waits where LL-HLS asks it to (RFC 8216bis 6.2.5.2):
+   * a media playlist with `_HLS_msn` (and `_HLS_part`) is held until that
+   * segment (part) exists, at most three target durations (then 503); one out
+   * of range is 400. A part URI not yet produced, the preload hint, is held
+   * the same way until it exists.
+   */
+  async request(key: string, file: string, request: OutputRequest): Promise<OutputResource | undefined> {
+    const packager = this.#streams.get(key);
+    if (packager === undefined || !this.#options.lowLatency) return this.resource(key, file, request);
+    const partUri = /^(.+)-[^-]+-(\d+)\.(\d+)\.m4s$/.exec(file);
+    if (partUri !== null && packager.resource(file) === undefined) {
+      const hinted = packager.nextPartUri(partUri[1]!);
+      if (hinted !== file) return undefined;
+      await this.#waiter.until(packager, () => packager.resource(file) !== undefined, this.#blockMs(packager));
+      return this.resource(key, file, request);
+    }
+    const msnParam = request.search?.get('_HLS_msn');
+    if (msnParam == null || !file.endsWith('.m3u8') || file === 'master.m3u8' || !packager.playable) return this.resource(key, file, request);
+    const partParam = request.search?.get('_HLS_part');
+    const msn = Number(msnParam);
+    const part = partParam == null ? undefined : Number(partParam);
+    if (!Number.isInteger(msn) || msn < 0 || (part !== undefined && (!Number.isInteger(part) || part < 0))) {
+      return plainStatus(400, '_HLS_msn and _HLS_part must be non-negative integers', this.#now());
+    }
+    const name = file.slice(0, -'.m3u8'.length);
+    const rendition = () => {
+      const snap = packager.snapshot(this.#now());
+      return [...snap.video, ...(snap.audio ? [snap.audio] : [])].find((r) => r.name === name);
+    };
+    const now = rendition();
+    if (now === undefined) return undefined;
+    const lastMsn = now.segments.at(-1)?.msn ?? 0;
+    if (msn > lastMsn + MSN_ADVANCE_LIMIT) {
+      return plainStatus(400, `_HLS_msn=${msn} is more than ${MSN_ADVANCE_LIMIT} segments past the last one (${lastMsn})`, this.#now());
+    }
+    const reached = (): boolean => {
+      const r = rendition();
+      if (r === undefined) return true;
+      if (part === undefined) return r.segments.some((s) => s.msn > msn || (s.msn === msn && s.complete));
+      const end = playlistEnd(r);
+      return end !== undefined && (end.msn > msn || (end.msn === msn && end.part >= part));
+    };
+    const ok = await this.#waiter.until(packager, reached, this.#blockMs(packager));
+    if (!ok && !packager.ended) return plainStatus(503, `_HLS_msn=${msn}${part === undefined ? '' : ` _HLS_part=${part}`} not available in time`, this.#now());
+    const answer = this.resource(key, file, request);
+    // The URL names the playlist version it waited for: caches may keep it (Apple's LL-HLS guidance).
+    return answer === undefined ? undefined : { ...answer, cacheControl: BLOCKED_PLAYLIST };
+  }
+
+  #blockMs(packager: StreamPackager): number {
+    const snap = packager.snapshot(this.#now());
+    const r = snap.video[0] ?? snap.audio;
+    return BLOCK_TARGET_DURATIONS * (r === undefined ? snap.segmentSeconds : targetDuration(snap, r)) * 1000;
   }
 
   /** Serves `packager` under its key, replacing whatever was there. */
@@ -84,12 +183,19 @@ export class PackagedOutputs {
     if (file === 'master.m3u8') {
       text = masterPlaylist(snapshot, query === undefined ? {} : { query });
     } else if (file === 'manifest.mpd') {
-      text = mpd(snapshot, { timeUrl: request.timeUrl, ...(query === undefined ? {} : { query }) });
+      text = mpd(snapshot, { timeUrl: request.timeUrl, lowLatency: this.#options.lowLatency, ...(query === undefined ? {} : { query }) });
       contentType = MPD;
     } else if (file.endsWith('.m3u8')) {
       const rendition = renditionOf([...snapshot.video, ...(snapshot.audio ? [snapshot.audio] : [])], file.slice(0, -'.m3u8'.length));
       if (rendition === undefined) return undefined;
-      text = mediaPlaylist(snapshot, rendition, query === undefined ? {} : { query });
+      const lowLatency = this.#options.lowLatency;
+      const nextPartUri = lowLatency ? packager.nextPartUri(rendition.name) : undefined;
+      text = mediaPlaylist(snapshot, rendition, {
+        lowLatency,
+        skip: request.search?.get('_HLS_skip') === 'YES' || request.search?.get('_HLS_skip') === 'v2',
+        ...(nextPartUri === undefined ? {} : { nextPartUri }),
+        ...(query === undefined ? {} : { query }),
+      });
     }
     if (text === undefined) return undefined;
     const body = Buffer.from(text, 'utf8');
@@ -101,6 +207,10 @@ export class PackagedOutputs {
       lastModified: now,
     };
   }
+}
+
+function plainStatus(status: number, text: string, now: number): OutputResource {
+  return { status, body: Buffer.from(`${text}\n`), contentType: 'text/plain; charset=utf-8', cacheControl: 'no-cache', etag: '', lastModified: now };
 }
 
 function renditionOf(renditions: readonly Rendition[], name: string): Rendition | undefined {

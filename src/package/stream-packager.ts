@@ -301,6 +301,22 @@ export class StreamPackager {
     };
   }
 
+  /**
+   * The URI of the part `trackName` will produce next (EXT-X-PRELOAD-HINT):
+   * the next part of its open segment, or part 0 of the next segment once the
+   * open one reaches the grid line.
+   */
+  nextPartUri(trackName: string): string | undefined {
+    const track = this.#tracks.get(trackName);
+    if (track === undefined || this.#ended) return undefined;
+    const open = track.open;
+    const ts = track.init?.timescale;
+    // The next fragment starts a new segment when it falls on the grid line (keyframes are forced there).
+    const cuts = open === undefined || ts === undefined || open.start + open.duration >= track.nextCut - this.#tolerance(track, ts);
+    if (!cuts) return `${this.#prefix(track)}-${open.msn}.${open.parts.length}.m4s`;
+    return `${this.#prefix(track)}-${track.nextMsn}.0.m4s`;
+  }
+
   /** True once every declared track has a complete segment: the master playlist can be served. */
   get playable(): boolean {
     for (const track of this.#tracks.values()) {

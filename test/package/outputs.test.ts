@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import HLS from 'hls-parser';
-import { ENDED_PLAYLIST, IMMUTABLE, LIVE_PLAYLIST, PackagedOutputs } from '../../src/package/outputs.ts';
+import { BLOCKED_PLAYLIST, ENDED_PLAYLIST, IMMUTABLE, LIVE_PLAYLIST, PackagedOutputs } from '../../src/package/outputs.ts';
 import { StreamPackager } from '../../src/package/stream-packager.ts';
 
 const TS = 90_000;
@@ -26,7 +26,7 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
 
   test('nothing before every track has a segment; then master, media playlist, MPD and media, each with its caching', () => {
     let now = 2_000_000;
-    const outputs = new PackagedOutputs(() => now);
+    const outputs = new PackagedOutputs({ lowLatency: false }, () => now);
     const p = packager();
     outputs.set(p);
     assert.equal(outputs.resource('cam', 'master.m3u8', request), undefined);
@@ -79,5 +79,63 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
     assert.ok(outputs.get('cam'), 'another packager of the same key does not remove this one');
     outputs.delete(p);
     assert.equal(outputs.get('cam'), undefined);
+  });
+
+  test('LL-HLS: parts, preload hint and server control in the media playlist', () => {
+    const outputs = new PackagedOutputs({ lowLatency: true });
+    const p = packager();
+    outputs.set(p);
+    feed(p, 0, 4.5);
+    const text = outputs.resource('cam', '360p.m3u8', request)!.body.toString();
+    assert.match(text, /#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1\.5,CAN-SKIP-UNTIL=12/);
+    assert.match(text, /#EXT-X-PART-INF:PART-TARGET=0\.5/);
+    assert.match(text, /#EXT-X-PART:DURATION=0\.50000,URI="360p-i9-3\.0\.m4s",INDEPENDENT=YES/);
+    assert.match(text, /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="360p-i9-3\.1\.m4s"/);
+    feed(p, 4.5, 1.5);
+    assert.match(outputs.resource('cam', '360p.m3u8', request)!.body.toString(), /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="360p-i9-4\.0\.m4s"/, 'at the grid line the hint is the next segment');
+  });
+
+  test('blocking reload: held until the part exists, 400 past the advance limit, 503 when it does not come in time', async () => {
+    let timeouts = 0;
+    const fakeTimeout = { until: async (_p: StreamPackager, ready: () => boolean) => { if (ready()) return true; timeouts++; return false; } };
+    const p = packager();
+    feed(p, 0, 4.5); // segments 1-2 complete, 3 open with part 0
+    const real = new PackagedOutputs({ lowLatency: true });
+    real.set(p);
+    const search = (q: string) => ({ ...request, search: new URLSearchParams(q) });
+    const held = real.request('cam', '360p.m3u8', search('_HLS_msn=3&_HLS_part=2'));
+    let settled = false;
+    void held.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(settled, false, 'held while part 3.2 does not exist');
+    feed(p, 4.5, 0.5);
+    assert.equal(settled, false, 'part 3.1 is not enough');
+    feed(p, 5, 0.5);
+    const answer = (await held)!;
+    assert.equal(answer.cacheControl, BLOCKED_PLAYLIST);
+    assert.match(answer.body.toString(), /URI="360p-i9-3\.2\.m4s"/);
+    // Already there: at once. Without _HLS_part: until the segment is complete.
+    assert.ok(await real.request('cam', '360p.m3u8', search('_HLS_msn=2')));
+    const bad = (await real.request('cam', '360p.m3u8', search('_HLS_msn=9')))!;
+    assert.equal(bad.status, 400);
+    assert.equal((await real.request('cam', '360p.m3u8', search('_HLS_msn=x')))!.status, 400);
+    const slow = new PackagedOutputs({ lowLatency: true }, Date.now, fakeTimeout);
+    slow.set(p);
+    assert.equal((await slow.request('cam', '360p.m3u8', search('_HLS_msn=4&_HLS_part=0')))!.status, 503);
+    assert.equal(timeouts, 1);
+  });
+
+  test('the hinted part is held until it exists; any other missing part is 404 at once', async () => {
+    const outputs = new PackagedOutputs({ lowLatency: true });
+    const p = packager();
+    outputs.set(p);
+    feed(p, 0, 4.5);
+    assert.equal(await outputs.request('cam', '360p-i9-3.3.m4s', request), undefined, 'not the hint: 404');
+    const hinted = outputs.request('cam', '360p-i9-3.1.m4s', request);
+    await new Promise((r) => setTimeout(r, 20));
+    feed(p, 4.5, 0.5);
+    const part = (await hinted)!;
+    assert.equal(part.cacheControl, IMMUTABLE);
+    assert.equal(part.body.length, 1000);
   });
 });
