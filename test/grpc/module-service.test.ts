@@ -125,7 +125,6 @@ describe('ModuleService health from the latest sample, with hysteresis', () => {
       assert.equal((await r.h.getStatus()).status, 'healthy');
       const hc = await r.h.healthCheck();
       assert.equal(hc.status, 'healthy');
-      assert.equal(hc.responseTimeMs, 0);
     }
     assert.equal(r.latestCalls() - before, 80);
   });
