@@ -6,6 +6,8 @@ import { GrpcServer } from './grpc/grpc-server.ts';
 import { ModuleServiceHandlers } from './grpc/module-service.ts';
 import { HttpServer } from './http/http-server.ts';
 import { createMetrics } from './metrics/prometheus.ts';
+import { restartTally } from './metrics/restart-tally.ts';
+import { SystemSampler } from './metrics/sampler.ts';
 import { SystemMonitor } from './metrics/system.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
@@ -25,8 +27,8 @@ export interface RunningApp {
   /** Present when transcoding is enabled. */
   readonly transcoder: TranscodeManager | undefined;
   readonly http: HttpServer;
-  /** CPU, memory and GPU of the service and its ffmpeg children. */
-  readonly system: SystemMonitor;
+  /** CPU, memory and GPU of the service and its ffmpeg children, sampled once a second. */
+  readonly system: SystemSampler;
   readonly grpc: GrpcServer;
   readonly grpcPort: number;
   readonly httpAddress: AddressInfo;
@@ -142,11 +144,14 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, auth.log, {
     ...(auth.playback === undefined ? {} : { playback: auth.playback }),
   });
-  const system = new SystemMonitor();
+  const system = new SystemSampler(new SystemMonitor(), { onError: (err) => log.warn({ err }, 'system sample failed') });
+  await system.start();
   const metrics = createMetrics({
     registry,
     http,
     system,
+    maxStreams: config.limits.maxStreams,
+    ffmpegRestarts: restartTally(registry),
     authFailures: () => auth.failures.list(),
     connectionsRefused: () => auth.limiter.refused,
   });
@@ -163,7 +168,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     ffmpegUsable: () => ffmpeg === undefined || ffmpeg.ok,
     encoder: () => (detection === undefined ? undefined : { summary: describeDetection(detection), usable: detection.chosen !== undefined }),
     draining: () => closing !== undefined,
-    system: () => system.sample(),
+    system,
+    maxStreams: config.limits.maxStreams,
     outputDir: transcoder?.root,
   });
   const grpc = new GrpcServer({ host: config.grpc.host, port: config.grpc.port }, handlers, log);
@@ -195,6 +201,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         await auth.close();
         await transcoder?.close();
         await Promise.all([http.close(), grpc.close()]);
+        system.stop();
         log.info('stopped');
       })();
       return closing;

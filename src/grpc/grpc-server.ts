@@ -6,11 +6,19 @@ import { ServerReflection as ServerReflectionV1Alpha } from '../gen/grpc/reflect
 import type { Logger } from '../log.ts';
 import { GrpcCode, GrpcStatusError, grpcService } from './adapter.ts';
 import { HealthService } from './health.ts';
+import { freeSlots } from '../metrics/capacity.ts';
 import type { ModuleServiceHandlers } from './module-service.ts';
 import { ReflectionService } from './reflection.ts';
+import { serviceInPackage } from './service-alias.ts';
 
 /** The ModuleService's full name, as load balancers ask the health service for it. */
 export const MODULE_SERVICE_NAME = ModuleService.typeName;
+
+/**
+ * The same ModuleService in the package the sibling MarchProxy modules are
+ * documented under (the contract names none): served by the same handlers.
+ */
+export const MODULE_SERVICE_ALIAS = serviceInPackage(ModuleService, 'marchproxy.module');
 
 /** Listener settings and server limits. */
 export interface GrpcServerOptions {
@@ -25,18 +33,25 @@ export interface GrpcServerOptions {
 }
 
 /**
- * The gRPC endpoint: ModuleService (spec "gRPC ModuleService API"), the
- * standard grpc.health.v1.Health for load balancers, and server reflection
- * v1/v1alpha so grpcurl and `buf curl` work without proto files. Plaintext,
- * as the spec says (internal network).
+ * The gRPC endpoint: ModuleService (spec "gRPC ModuleService API") under both
+ * `marchproxy.module.v1.ModuleService` and `marchproxy.module.ModuleService`,
+ * the standard grpc.health.v1.Health for load balancers (NOT_SERVING while
+ * starting, draining, or with no stream slot free), and server reflection
+ * v1/v1alpha listing both names, so grpcurl and `buf curl` work without proto
+ * files. Plaintext, as the spec says (internal network).
  */
 export class GrpcServer {
-  readonly health = new HealthService({ '': 'NOT_SERVING', [MODULE_SERVICE_NAME]: 'NOT_SERVING' });
+  readonly health = new HealthService({
+    '': 'NOT_SERVING',
+    [MODULE_SERVICE_NAME]: 'NOT_SERVING',
+    [MODULE_SERVICE_ALIAS.typeName]: 'NOT_SERVING',
+  });
   readonly #server: Server;
   readonly #options: GrpcServerOptions;
   readonly #log: Logger;
   #ready = false;
   #draining = false;
+  #full = false;
 
   constructor(options: GrpcServerOptions, handlers: ModuleServiceHandlers, log: Logger) {
     this.#options = options;
@@ -61,19 +76,34 @@ export class GrpcServer {
         clearTimeout(timer);
       }
     };
-    const module = grpcService(ModuleService, {
+    const moduleImpl = {
       getStatus: guard(() => handlers.getStatus()),
       getRoutes: guard(() => handlers.getRoutes()),
       getMetrics: guard(() => handlers.getMetrics()),
       healthCheck: guard(() => handlers.healthCheck()),
-    });
+    };
+    const module = grpcService(ModuleService, moduleImpl);
+    const moduleAlias = grpcService(MODULE_SERVICE_ALIAS, moduleImpl);
     const health = grpcService(Health, this.health.implementation());
-    const reflection = new ReflectionService([ModuleService, Health]);
+    const reflection = new ReflectionService([ModuleService, MODULE_SERVICE_ALIAS, Health]);
     const reflectionV1 = grpcService(ServerReflectionV1, reflection.implementationV1());
     const reflectionV1Alpha = grpcService(ServerReflectionV1Alpha, reflection.implementationV1alpha());
-    for (const binding of [module, health, reflectionV1, reflectionV1Alpha]) {
+    for (const binding of [module, moduleAlias, health, reflectionV1, reflectionV1Alpha]) {
       this.#server.addService(binding.definition, binding.implementation);
     }
+    // No slot left: a new publish would be refused, so load balancers should look elsewhere now.
+    handlers.onReport((report) => {
+      const full = report.capacity !== undefined && freeSlots(report.capacity) === 0;
+      if (full === this.#full) return;
+      this.#full = full;
+      this.#applyHealth();
+    });
+  }
+
+  /** SERVING once ready, unless draining or full; the same for the server and both service names. */
+  #applyHealth(): void {
+    const status = this.#ready && !this.#draining && !this.#full ? 'SERVING' : 'NOT_SERVING';
+    for (const name of ['', MODULE_SERVICE_NAME, MODULE_SERVICE_ALIAS.typeName]) this.health.setStatus(name, status);
   }
 
   /** Binds the port; resolves with it. */
@@ -91,18 +121,16 @@ export class GrpcServer {
     });
   }
 
-  /** Everything is up: health turns SERVING and the ModuleService answers. */
+  /** Everything is up: health turns SERVING (unless no stream slot is free) and the ModuleService answers. */
   setReady(): void {
     this.#ready = true;
-    this.health.setStatus('', 'SERVING');
-    this.health.setStatus(MODULE_SERVICE_NAME, 'SERVING');
+    this.#applyHealth();
   }
 
   /** SIGTERM step one: NOT_SERVING, so load balancers move away before we stop. */
   drain(): void {
     this.#draining = true;
-    this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(MODULE_SERVICE_NAME, 'NOT_SERVING');
+    this.#applyHealth();
   }
 
   /** Lets calls in flight finish for up to `graceMs`, then cuts the rest. */

@@ -1,4 +1,6 @@
 import type { StreamEntry } from '../streams/registry.ts';
+import { describeCapacity, freeSlots, SPEED_WARMUP_MS, type Capacity } from '../metrics/capacity.ts';
+import { describeActive, type ActiveCondition, type HealthCondition } from './health-hysteresis.ts';
 
 /**
  * The ModuleService figures as plain values, computed from the registry and
@@ -45,6 +47,8 @@ export interface HealthInputs {
   slowEncoders: readonly { key: string; speed: number }[];
   /** Server is draining (SIGTERM received). */
   draining: boolean;
+  /** Stream capacity for the message and the no-slot rule; omitted when unknown. */
+  capacity?: Capacity;
 }
 
 /** Thresholds of the degraded state. */
@@ -52,38 +56,72 @@ export const CPU_DEGRADED_PERCENT = 90;
 export const DISK_DEGRADED_FRACTION = 0.9;
 
 /**
- * The spec's HealthCheck rules: unhealthy when ingest cannot work (listener
- * down, no usable ffmpeg or no encoder that works, draining); degraded on
- * CPU ≥ 90%, disk ≥ 90% full, an encoder slower than realtime, a stream in
- * error or a stream that fell back from its hardware encoder to x264; else
- * healthy. Every cause becomes one line of `errors`; the message ends with the
- * encoder detection's result when transcoding is on.
+ * The spec's HealthCheck rules, as conditions with stable ids: unhealthy when
+ * ingest cannot work (listener down, no usable ffmpeg or no encoder that
+ * works, draining); degraded on CPU ≥ 90%, disk ≥ 90% full, an encoder slower
+ * than realtime, a stream in error, a stream that fell back from its hardware
+ * encoder to x264, or no stream slot left. The unhealthy ones, the slot rule
+ * and a fallback (which lasts as long as its stream) are facts and marked
+ * `immediate`; the rest are measurements that {@link HealthHysteresis} holds
+ * back until they persist.
  */
-export function evaluateHealth(h: HealthInputs): { status: HealthStatus; message: string; errors: string[] } {
-  const fatal: string[] = [];
-  if (!h.rtmpListening) fatal.push('RTMP listener is down');
-  if (!h.ffmpegUsable) fatal.push('no usable ffmpeg');
-  else if (!h.encoderUsable) fatal.push('no working video encoder, not even x264');
-  if (h.draining) fatal.push('server is shutting down');
-  const warnings: string[] = [];
-  if (h.cpuPercent >= CPU_DEGRADED_PERCENT) warnings.push(`CPU usage at ${Math.round(h.cpuPercent)}%`);
+export function healthConditions(h: HealthInputs): HealthCondition[] {
+  const out: HealthCondition[] = [];
+  const fatal = (id: string, text: string) => out.push({ id, level: 'unhealthy', text, immediate: true });
+  if (!h.rtmpListening) fatal('rtmp-down', 'RTMP listener is down');
+  if (!h.ffmpegUsable) fatal('no-ffmpeg', 'no usable ffmpeg');
+  else if (!h.encoderUsable) fatal('no-encoder', 'no working video encoder, not even x264');
+  if (h.draining) fatal('draining', 'server is shutting down');
+  const degraded = (id: string, text: string, immediate = false) => out.push({ id, level: 'degraded', text, ...(immediate ? { immediate } : {}) });
+  if (h.cpuPercent >= CPU_DEGRADED_PERCENT) degraded('cpu', `CPU usage at ${Math.round(h.cpuPercent)}%`);
   if (h.diskUsedFraction !== undefined && h.diskUsedFraction >= DISK_DEGRADED_FRACTION) {
-    warnings.push(`output disk ${Math.round(h.diskUsedFraction * 100)}% full`);
+    degraded('disk', `output disk ${Math.round(h.diskUsedFraction * 100)}% full`);
   }
-  for (const s of h.slowEncoders) warnings.push(`stream ${s.key}: encoder at ${s.speed.toFixed(2)}x, slower than realtime`);
-  for (const s of h.streamErrors) warnings.push(`stream ${s.key}: ${s.error}`);
-  for (const s of h.encoderFallbacks) warnings.push(`stream ${s.key}: ${s.from} failed (${s.reason}), fell back to x264`);
-  const withEncoder = (message: string) => (h.encoder === undefined ? message : `${message}; ${h.encoder}`);
-  if (fatal.length > 0) return { status: 'unhealthy', message: withEncoder(fatal[0]!), errors: [...fatal, ...warnings] };
-  if (warnings.length > 0) {
-    const message = warnings.length === 1 ? warnings[0]! : `${warnings.length} problems: ${warnings[0]!}; …`;
-    return { status: 'degraded', message: withEncoder(message), errors: warnings };
+  if (h.capacity !== undefined && freeSlots(h.capacity) === 0) {
+    degraded('no-slot', `no stream slot free (${h.capacity.activeStreams} streams, limit ${h.capacity.maxStreams})`, true);
   }
-  return { status: 'healthy', message: withEncoder('All systems operational'), errors: [] };
+  for (const s of h.slowEncoders) degraded(`slow:${s.key}`, `stream ${s.key}: encoder at ${s.speed.toFixed(2)}x, slower than realtime`);
+  for (const s of h.streamErrors) degraded(`error:${s.key}`, `stream ${s.key}: ${s.error}`);
+  for (const s of h.encoderFallbacks) degraded(`fallback:${s.key}`, `stream ${s.key}: ${s.from} failed (${s.reason}), fell back to x264`, true);
+  return out;
 }
 
-/** Encoders are judged slow only after this much encoding (ffmpeg's speed settles). */
-export const SPEED_WARMUP_MS = 10_000;
+/** A health answer: status, message and one `errors` line per cause. */
+export interface HealthVerdict {
+  status: HealthStatus;
+  message: string;
+  errors: string[];
+}
+
+/**
+ * The answer from the conditions being reported: unhealthy before degraded,
+ * each condition one line of `errors` (with "since …" when it carries a
+ * start time), the message the first cause (or "All systems operational"),
+ * then the capacity and the encoder detection's result when known.
+ */
+export function summarizeHealth(
+  conditions: readonly (HealthCondition | ActiveCondition)[],
+  context: Pick<HealthInputs, 'encoder' | 'capacity'>,
+): HealthVerdict {
+  const line = (c: HealthCondition | ActiveCondition): string => ('since' in c ? describeActive(c) : c.text);
+  const fatal = conditions.filter((c) => c.level === 'unhealthy').map(line);
+  const warnings = conditions.filter((c) => c.level === 'degraded').map(line);
+  const tail = [context.capacity === undefined ? undefined : describeCapacity(context.capacity), context.encoder].filter((t) => t !== undefined);
+  const withTail = (message: string) => [message, ...tail].join('; ');
+  if (fatal.length > 0) return { status: 'unhealthy', message: withTail(fatal[0]!), errors: [...fatal, ...warnings] };
+  if (warnings.length > 0) {
+    const message = warnings.length === 1 ? warnings[0]! : `${warnings.length} problems: ${warnings[0]!}; …`;
+    return { status: 'degraded', message: withTail(message), errors: warnings };
+  }
+  return { status: 'healthy', message: withTail('All systems operational'), errors: [] };
+}
+
+/** The rules applied to one moment, without hysteresis: {@link healthConditions} then {@link summarizeHealth}. */
+export function evaluateHealth(h: HealthInputs): HealthVerdict {
+  return summarizeHealth(healthConditions(h), h);
+}
+
+export { SPEED_WARMUP_MS };
 
 /** Streams whose ffmpeg runs slower than realtime after the warm-up. */
 export function slowEncoders(streams: readonly StreamEntry[], now: number): { key: string; speed: number }[] {

@@ -1,14 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { TranscodeState } from '../transcode/stream-transcoder.ts';
+import { capacityOf, freeSlots, type Capacity } from './capacity.ts';
 import type { SystemSample } from './system.ts';
 
 /** What the metrics read of one live stream (a StreamEntry satisfies it). */
 export interface MetricsStream {
   readonly key: string;
+  /** When the stream was published (ms since the epoch), for the encoder warm-up. */
+  readonly startedAt: number;
   /** Input bitrate in bit/s over the registry's window. */
   bitrate(now: number): number;
-  readonly transcode: Readonly<Pick<TranscodeState, 'progress' | 'restarts' | 'droppedGops' | 'droppedFrames'>> | undefined;
+  readonly transcode: Readonly<Pick<TranscodeState, 'status' | 'progress' | 'restarts' | 'droppedGops' | 'droppedFrames'>> | undefined;
 }
 
 /** What the metrics read of the stream registry (a StreamRegistry satisfies it). */
@@ -24,8 +27,10 @@ export interface MetricsStreamSource {
 export interface MetricsDeps {
   registry: MetricsStreamSource;
   http: { readonly stats: { readonly bytesOut: number } };
-  /** A SystemMonitor: CPU and memory of this process and its ffmpeg children. */
-  system: { sample(): Promise<SystemSample> };
+  /** A SystemSampler: its latest CPU, memory and GPU sample (a scrape never measures anything itself). */
+  system: { latest(): SystemSample };
+  /** limits.maxStreams, for the stream-slot gauges; absent: no capacity gauges. */
+  maxStreams?: number;
   /** ffmpeg restarts over every stream since start, ended streams included. */
   ffmpegRestarts?: () => number;
   /** Failed authentications since start by kind (`publish`, `play`) and reason (src/auth/failures.ts). */
@@ -172,28 +177,56 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
   }
 
-  // prom-client starts every collect() of a scrape in the same tick: both gauges share one sample.
-  let sampling: Promise<SystemSample> | undefined;
-  const sample = (): Promise<SystemSample> =>
-    (sampling ??= deps.system.sample().finally(() => {
-      sampling = undefined;
-    }));
-  new Gauge({
-    name: `${PREFIX}process_cpu_percent`,
-    help: 'CPU of this process and its ffmpeg children since the previous sample, % of the whole machine (100 = every core).',
-    registers,
-    async collect() {
-      this.set((await sample()).cpuPercent);
-    },
-  });
-  new Gauge({
-    name: `${PREFIX}process_memory_mb`,
-    help: 'Resident memory of this process and its ffmpeg children, MiB.',
-    registers,
-    async collect() {
-      this.set((await sample()).memoryMb);
-    },
-  });
+  /** A gauge of the latest system sample; a figure the sample does not report gives no series. */
+  const systemGauge = (name: string, help: string, read: (s: SystemSample) => number | undefined): void => {
+    new Gauge({
+      name: PREFIX + name,
+      help,
+      registers,
+      collect() {
+        const value = read(deps.system.latest());
+        // An unlabelled gauge reset() reads 0; remove() drops the series.
+        if (value === undefined) this.remove({});
+        else this.set(value);
+      },
+    });
+  };
+  systemGauge('process_cpu_percent', 'CPU of this process and its ffmpeg children over the sampling window, % of the whole machine (100 = every core).', (s) => s.cpuPercent);
+  systemGauge('process_memory_mb', 'Resident memory of this process and its ffmpeg children, MiB.', (s) => s.memoryMb);
+  systemGauge('machine_cpu_percent', 'CPU of the whole machine over the sampling window, % (100 = every core).', (s) => s.machineCpuPercent);
+  systemGauge('gpu_encoder_percent', 'Video encoder (NVENC) utilisation, % mean over the GPUs that report it.', (s) => s.gpuEncoderPercent);
+  systemGauge('gpu_decoder_percent', 'Video decoder (NVDEC) utilisation, % mean over the GPUs that report it.', (s) => s.gpuDecoderPercent);
+
+  if (deps.maxStreams !== undefined) {
+    const maxStreams = deps.maxStreams;
+    const capacity = (): Capacity => capacityOf(maxStreams, deps.registry.list(), now());
+    new Gauge({
+      name: `${PREFIX}stream_slots`,
+      help: 'Streams this server accepts at once (limits.maxStreams).',
+      registers,
+      collect() {
+        this.set(maxStreams);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}stream_slots_free`,
+      help: 'Streams that may still be published: limits.maxStreams less the live streams.',
+      registers,
+      collect() {
+        this.set(freeSlots(capacity()));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}encoder_speed_min`,
+      help: 'Lowest encoding speed among streams encoding past their warm-up, multiple of realtime (above 1: headroom); absent when none encodes.',
+      registers,
+      collect() {
+        const speed = capacity().slowestEncoderSpeed;
+        if (speed === undefined) this.remove({});
+        else this.set(speed);
+      },
+    });
+  }
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -3,18 +3,129 @@ import { access, constants, readdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-/** One measurement of this process and its descendants (the ffmpeg children). */
+/** One measurement of this process and its descendants (the ffmpeg children), and of the machine. */
 export interface SystemSample {
   /** CPU of this process plus descendants as a share of the whole machine: 0–100 across all cores. */
   cpuPercent: number;
   /** The same CPU time in the top/Go convention: 100 = one full core (may exceed 100). */
   cpuCorePercent: number;
+  /** CPU of the whole machine (every process), 0–100, from `/proc/stat`; undefined without procfs. */
+  machineCpuPercent: number | undefined;
   /** Resident memory of this process plus descendants, in MiB. */
   memoryMb: number;
-  /** Mean GPU utilisation over the GPUs found, 0–100; 0 when none can be read. */
+  /**
+   * GPU utilisation, 0–100, mean over the GPUs found: nvidia-smi's `utilization.gpu`, or sysfs
+   * `gpu_busy_percent`; 0 when none can be read.
+   */
   gpuPercent: number;
+  /** Video encoder (NVENC) utilisation, 0–100, mean over the GPUs that report it; undefined when none does. */
+  gpuEncoderPercent: number | undefined;
+  /** Video decoder (NVDEC) utilisation, 0–100, as above. */
+  gpuDecoderPercent: number | undefined;
   /** This process plus its live descendants. */
   processes: number;
+}
+
+/** A sample before anything was measured: every figure 0, nothing reported. */
+export const EMPTY_SAMPLE: Readonly<SystemSample> = Object.freeze({
+  cpuPercent: 0,
+  cpuCorePercent: 0,
+  machineCpuPercent: undefined,
+  memoryMb: 0,
+  gpuPercent: 0,
+  gpuEncoderPercent: undefined,
+  gpuDecoderPercent: undefined,
+  processes: 0,
+});
+
+/**
+ * Cumulative counters read at one instant. CPU figures are the difference of
+ * two readings ({@link cpuBetween}), so any two readings make an interval and
+ * reading never disturbs anyone else's interval.
+ */
+export interface SystemReading {
+  /** When it was read, in seconds on a monotonic clock (procfs: uptime). */
+  atS: number;
+  /** When this process started, on the same clock (the interval of a reading with nothing before it). */
+  startS: number;
+  /** CPU seconds used so far by each process of the tree, keyed `pid:start` so a reused pid is a new process. */
+  cpuS: ReadonlyMap<string, number>;
+  /** The machine's `/proc/stat` cpu line: busy and total ticks since boot; undefined without procfs. */
+  machine: MachineCpu | undefined;
+  /** Resident memory of the tree, in bytes. */
+  rssBytes: number;
+  processes: number;
+}
+
+/** Busy and total ticks of every CPU since boot (proc(5), `/proc/stat`). */
+export interface MachineCpu {
+  busy: number;
+  total: number;
+}
+
+/** GPU utilisation as the driver reports it, each figure a mean over the GPUs that report it. */
+export interface GpuReading {
+  gpuPercent: number | undefined;
+  encoderPercent: number | undefined;
+  decoderPercent: number | undefined;
+}
+
+/**
+ * Parses the aggregate `cpu` line of `/proc/stat` (proc(5)): user nice system
+ * idle iowait irq softirq steal (guest and guest_nice are already inside user
+ * and nice, so they are not added again). Busy is total less idle and iowait.
+ */
+export function parseMachineCpu(text: string): MachineCpu | undefined {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) return undefined;
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 4 || !f.every(Number.isSafeInteger)) return undefined;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total };
+}
+
+/**
+ * CPU between two readings: `cpuCorePercent` (100 = one core) for the tree,
+ * `cpuPercent` the same normalised to `cores` and capped at 100, and the whole
+ * machine's busy share. With no older reading the interval starts when this
+ * process did (tree) and at boot (machine). A process not in the older reading
+ * counts all its CPU (it started inside the interval); one gone from the newer
+ * reading counts nothing (its last ticks are lost: see {@link SystemMonitor}).
+ */
+export function cpuBetween(
+  older: SystemReading | undefined,
+  newer: SystemReading,
+  cores: number,
+): { cpuPercent: number; cpuCorePercent: number; machineCpuPercent: number | undefined } {
+  const elapsedS = newer.atS - (older?.atS ?? newer.startS);
+  let usedS = 0;
+  for (const [id, seconds] of newer.cpuS) usedS += Math.max(0, seconds - (older?.cpuS.get(id) ?? 0));
+  const cpuCorePercent = elapsedS > 0 ? (usedS / elapsedS) * 100 : 0;
+  let machineCpuPercent: number | undefined;
+  if (newer.machine !== undefined) {
+    const busy = newer.machine.busy - (older?.machine?.busy ?? 0);
+    const total = newer.machine.total - (older?.machine?.total ?? 0);
+    machineCpuPercent = total > 0 ? Math.min(100, Math.max(0, (busy / total) * 100)) : 0;
+  }
+  return { cpuPercent: Math.min(100, cpuCorePercent / Math.max(1, cores)), cpuCorePercent, machineCpuPercent };
+}
+
+/**
+ * Parses `nvidia-smi --query-gpu=utilization.gpu,utilization.encoder,utilization.decoder
+ * --format=csv,noheader,nounits` (one line per GPU; fields a GPU or MIG
+ * instance does not report read `[N/A]` or `[Not Supported]` and are skipped).
+ * A line with only the first column (the older query) gives the GPU figure alone.
+ */
+export function parseNvidiaSmi(stdout: string): GpuReading {
+  const columns: number[][] = [[], [], []];
+  for (const line of stdout.split('\n')) {
+    if (line.trim() === '') continue;
+    line.split(',').slice(0, 3).forEach((field, i) => {
+      const value = Number.parseFloat(field.trim());
+      if (Number.isFinite(value)) columns[i]!.push(value);
+    });
+  }
+  return { gpuPercent: mean(columns[0]!), encoderPercent: mean(columns[1]!), decoderPercent: mean(columns[2]!) };
 }
 
 /** SystemMonitor options; the roots exist so that tests can point at fake trees. */
@@ -23,6 +134,11 @@ export interface SystemMonitorOptions {
   procRoot?: string;
   /** nvidia-smi binary (name looked up on PATH, or a path), or `false` to never run it. Default `nvidia-smi`. */
   nvidiaSmi?: string | false;
+  /**
+   * Where the NVIDIA driver lists its GPUs; nvidia-smi runs only when this holds an entry.
+   * Default `<procRoot>/driver/nvidia/gpus`; `false` skips the check (tests with a fake nvidia-smi).
+   */
+  nvidiaDriverDir?: string | false;
   /** Default `/sys/class/drm`; `false` skips the sysfs GPU figures. */
   drmRoot?: string | false;
   /** Wall clock in ms; used only by the non-Linux fallback. Default `Date.now`. */
@@ -113,63 +229,68 @@ function mean(values: readonly number[]): number | undefined {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-const NVIDIA_SMI_ARGS = ['--query-gpu=utilization.gpu', '--format=csv,noheader,nounits'];
+const NVIDIA_SMI_FULL = ['--query-gpu=utilization.gpu,utilization.encoder,utilization.decoder', '--format=csv,noheader,nounits'];
+const NVIDIA_SMI_GPU_ONLY = ['--query-gpu=utilization.gpu', '--format=csv,noheader,nounits'];
 const NVIDIA_SMI_TIMEOUT_MS = 2000;
 const MIB = 1024 * 1024;
 
 /**
- * Measures CPU, memory and GPU for this process and every descendant (the
+ * Reads CPU, memory and GPU for this process and every descendant (the
  * ffmpeg children), from procfs on Linux.
  *
- * CPU is the utime+stime of each process in the tree, diffed per process
- * (pid + start time, so a reused pid is not mistaken for an old one) against
- * the previous sample; the first sample covers the time since this process
- * started. CPU spent by a child that exited between two samples is lost: its
- * ticks go to the parent's cutime only when reaped, which this does not count,
- * as cutime would also include children that ended before the previous sample.
- * `cpuPercent` is normalised to the whole machine (100 = every core of
- * `os.availableParallelism()` busy), `cpuCorePercent` is the top convention.
+ * {@link read} gives cumulative counters and {@link cpuBetween} turns two of
+ * them into CPU figures; {@link readGpu} runs nvidia-smi or reads sysfs. The
+ * server calls both from one {@link SystemSampler} (./sampler.ts) on a timer,
+ * never from a request.
  *
- * GPU: nvidia-smi when the binary exists (its absence is remembered), else
- * `gpu_busy_percent` in sysfs (amdgpu, Intel xe), else 0.
+ * CPU is the utime+stime of each process in the tree, diffed per process
+ * (pid + start time, so a reused pid is not mistaken for an old one). CPU
+ * spent by a child that exited between two readings is lost: its ticks go to
+ * the parent's cutime only when reaped, which this does not count, as cutime
+ * would also include children that ended before the older reading.
+ *
+ * GPU: nvidia-smi when the binary exists and the driver lists a GPU (both
+ * checked once), asking for the encoder and decoder utilisation too (older
+ * drivers that refuse those fields get the GPU figure alone); else
+ * `gpu_busy_percent` in sysfs (amdgpu, Intel xe); else nothing.
  *
  * Without procfs (macOS, Windows) only this process is measured, through
  * process.cpuUsage() and process.memoryUsage().
- *
- * Each sample starts a new interval, so callers share one; concurrent calls
- * share one measurement.
  */
 export class SystemMonitor {
   readonly #procRoot: string;
   readonly #drmRoot: string | false;
+  readonly #nvidiaDriverDir: string | false;
   readonly #now: () => number;
   readonly #pid: number;
-  readonly #cores: number;
+  readonly cores: number;
   #nvidiaSmi: string | false;
   #nvidiaChecked = false;
+  #nvidiaArgs = NVIDIA_SMI_FULL;
   #pageSize: number | undefined;
   #clockTicks: number | undefined;
   #procfs: boolean | undefined;
   #inFlight: Promise<SystemSample> | undefined;
-  /** `pid:startTicks` → ticks at the previous sample. */
-  #previousTicks = new Map<string, number>();
-  /** Uptime (s) at the previous sample; undefined before the first. */
-  #previousUptime: number | undefined;
-  #previousUsage: NodeJS.CpuUsage | undefined;
-  #previousAt = 0;
+  #previous: SystemReading | undefined;
 
   constructor(options: SystemMonitorOptions = {}) {
     this.#procRoot = options.procRoot ?? '/proc';
     this.#drmRoot = options.drmRoot ?? '/sys/class/drm';
     this.#nvidiaSmi = options.nvidiaSmi ?? 'nvidia-smi';
+    this.#nvidiaDriverDir = options.nvidiaDriverDir ?? join(this.#procRoot, 'driver', 'nvidia', 'gpus');
     this.#now = options.now ?? Date.now;
     this.#pid = options.pid ?? process.pid;
-    this.#cores = Math.max(1, options.cores ?? availableParallelism());
+    this.cores = Math.max(1, options.cores ?? availableParallelism());
     this.#pageSize = options.pageSize;
     this.#clockTicks = options.clockTicks;
   }
 
-  /** Takes a sample; the CPU figures cover the time since the previous one. */
+  /**
+   * One-off measurement: CPU since the previous call of this method (since
+   * start for the first), memory now, and the GPU, which may spawn
+   * nvidia-smi. Concurrent calls share one measurement. The server does not
+   * use this on requests: it reads a {@link SystemSampler}'s latest sample.
+   */
   sample(): Promise<SystemSample> {
     this.#inFlight ??= this.#sample().finally(() => {
       this.#inFlight = undefined;
@@ -178,70 +299,60 @@ export class SystemMonitor {
   }
 
   async #sample(): Promise<SystemSample> {
-    const [cpuMem, gpuPercent] = await Promise.all([this.#cpuAndMemory(), this.#gpu()]);
-    const cpuCorePercent = Math.max(0, cpuMem.corePercent);
-    return {
-      cpuPercent: Math.min(100, cpuCorePercent / this.#cores),
-      cpuCorePercent,
-      memoryMb: cpuMem.rssBytes / MIB,
-      gpuPercent,
-      processes: cpuMem.processes,
-    };
+    const [reading, gpu] = await Promise.all([this.read(), this.readGpu()]);
+    const cpu = cpuBetween(this.#previous, reading, this.cores);
+    this.#previous = reading;
+    return sampleOf(cpu, reading, gpu);
   }
 
-  async #cpuAndMemory(): Promise<{ corePercent: number; rssBytes: number; processes: number }> {
+  /** Cumulative CPU counters and current memory of the tree and the machine; walks `/proc` once. */
+  async read(): Promise<SystemReading> {
     if (this.#procfs === undefined) {
       this.#procfs = (await readText(join(this.#procRoot, String(this.#pid), 'stat'))) !== undefined;
     }
     return this.#procfs ? this.#fromProcfs() : this.#fromProcess();
   }
 
-  async #fromProcess(): Promise<{ corePercent: number; rssBytes: number; processes: number }> {
-    const now = this.#now();
-    const usage = process.cpuUsage(this.#previousUsage);
-    const elapsedMs = this.#previousUsage === undefined ? process.uptime() * 1000 : now - this.#previousAt;
-    this.#previousUsage = process.cpuUsage();
-    this.#previousAt = now;
-    const usedMs = (usage.user + usage.system) / 1000;
+  #fromProcess(): SystemReading {
+    const atS = this.#now() / 1000;
+    const usage = process.cpuUsage();
     return {
-      corePercent: elapsedMs > 0 ? (usedMs / elapsedMs) * 100 : 0,
+      atS,
+      startS: atS - process.uptime(),
+      cpuS: new Map([['self', (usage.user + usage.system) / 1e6]]),
+      machine: undefined,
       rssBytes: process.memoryUsage().rss,
       processes: 1,
     };
   }
 
-  async #fromProcfs(): Promise<{ corePercent: number; rssBytes: number; processes: number }> {
+  async #fromProcfs(): Promise<SystemReading> {
     this.#pageSize ??= await getconf('PAGESIZE', 4096);
     this.#clockTicks ??= await getconf('CLK_TCK', 100);
     const hz = this.#clockTicks;
-    const uptimeText = await readText(join(this.#procRoot, 'uptime'));
+    const [uptimeText, statText] = await Promise.all([readText(join(this.#procRoot, 'uptime')), readText(join(this.#procRoot, 'stat'))]);
     const uptime = Number(uptimeText?.split(/\s+/)[0]);
 
     const tree = await this.#processTree();
-    const self = tree[0];
     const statms = await Promise.all(tree.map((p) => readText(join(this.#procRoot, String(p.pid), 'statm'))));
     let rssPages = 0;
     for (const statm of statms) {
       const resident = Number(statm?.split(/\s+/)[1]);
       if (Number.isSafeInteger(resident)) rssPages += resident;
     }
-
-    let corePercent = 0;
-    if (self !== undefined && Number.isFinite(uptime)) {
-      const since = this.#previousUptime ?? self.startTicks / hz;
-      const elapsedS = uptime - since;
-      const ticks = new Map<string, number>();
-      let used = 0;
-      for (const p of tree) {
-        const id = `${p.pid}:${p.startTicks}`;
-        ticks.set(id, p.cpuTicks);
-        used += Math.max(0, p.cpuTicks - (this.#previousTicks.get(id) ?? 0));
-      }
-      if (elapsedS > 0) corePercent = (used / hz / elapsedS) * 100;
-      this.#previousTicks = ticks;
-      this.#previousUptime = uptime;
-    }
-    return { corePercent, rssBytes: rssPages * this.#pageSize, processes: tree.length };
+    const cpuS = new Map<string, number>();
+    for (const p of tree) cpuS.set(`${p.pid}:${p.startTicks}`, p.cpuTicks / hz);
+    const self = tree[0];
+    const atS = Number.isFinite(uptime) ? uptime : 0;
+    return {
+      atS,
+      // Without our own stat line no interval can be measured: a zero-length one gives 0.
+      startS: self === undefined ? atS : self.startTicks / hz,
+      cpuS,
+      machine: statText === undefined ? undefined : parseMachineCpu(statText),
+      rssBytes: rssPages * this.#pageSize,
+      processes: tree.length,
+    };
   }
 
   /** This process first, then its descendants (walking ppid over every `/proc/<pid>/stat`). */
@@ -281,28 +392,36 @@ export class SystemMonitor {
     return tree;
   }
 
-  async #gpu(): Promise<number> {
-    return (await this.#nvidia()) ?? (await this.#sysfsGpu()) ?? 0;
+  /** GPU utilisation: nvidia-smi (may spawn it, up to 2 s), else sysfs, else nothing reported. */
+  async readGpu(): Promise<GpuReading> {
+    const nvidia = await this.#nvidia();
+    if (nvidia !== undefined && nvidia.gpuPercent !== undefined) return nvidia;
+    return { gpuPercent: await this.#sysfsGpu(), encoderPercent: undefined, decoderPercent: undefined };
   }
 
-  async #nvidia(): Promise<number | undefined> {
-    if (this.#nvidiaSmi === false) return undefined;
-    if (!this.#nvidiaChecked) {
-      this.#nvidiaChecked = true;
-      if (!(await findExecutable(this.#nvidiaSmi))) {
-        this.#nvidiaSmi = false;
-        return undefined;
-      }
+  /** True when nvidia-smi may run: checked once (binary on PATH, and a GPU in the driver's list). */
+  async #nvidiaPresent(): Promise<boolean> {
+    if (this.#nvidiaSmi === false) return false;
+    if (this.#nvidiaChecked) return true;
+    this.#nvidiaChecked = true;
+    const gpus = this.#nvidiaDriverDir === false ? true : (await readdir(this.#nvidiaDriverDir).catch(() => [])).length > 0;
+    if (!gpus || !(await findExecutable(this.#nvidiaSmi))) {
+      this.#nvidiaSmi = false;
+      return false;
     }
-    const { stdout, code } = await run(this.#nvidiaSmi, NVIDIA_SMI_ARGS, NVIDIA_SMI_TIMEOUT_MS);
+    return true;
+  }
+
+  async #nvidia(): Promise<GpuReading | undefined> {
+    if (!(await this.#nvidiaPresent()) || this.#nvidiaSmi === false) return undefined;
+    let { stdout, code } = await run(this.#nvidiaSmi, this.#nvidiaArgs, NVIDIA_SMI_TIMEOUT_MS);
     if (code === 'ENOENT') this.#nvidiaSmi = false;
-    if (stdout === undefined) return undefined;
-    // MIG instances and some GPUs print "[N/A]": those lines are skipped.
-    const values = stdout
-      .split('\n')
-      .map((line) => Number.parseFloat(line.trim()))
-      .filter((v) => Number.isFinite(v));
-    return mean(values);
+    else if (stdout === undefined && this.#nvidiaArgs === NVIDIA_SMI_FULL && code !== 'ETIMEDOUT') {
+      // A driver that does not know utilization.encoder/decoder rejects the whole query.
+      this.#nvidiaArgs = NVIDIA_SMI_GPU_ONLY;
+      ({ stdout, code } = await run(this.#nvidiaSmi, this.#nvidiaArgs, NVIDIA_SMI_TIMEOUT_MS));
+    }
+    return stdout === undefined ? undefined : parseNvidiaSmi(stdout);
   }
 
   async #sysfsGpu(): Promise<number | undefined> {
@@ -320,4 +439,18 @@ export class SystemMonitor {
       .filter((v) => Number.isFinite(v));
     return mean(values);
   }
+}
+
+/** A SystemSample from CPU figures, the newest reading and the latest GPU reading. */
+export function sampleOf(cpu: ReturnType<typeof cpuBetween>, reading: SystemReading, gpu: GpuReading | undefined): SystemSample {
+  return {
+    cpuPercent: Math.max(0, cpu.cpuPercent),
+    cpuCorePercent: Math.max(0, cpu.cpuCorePercent),
+    machineCpuPercent: cpu.machineCpuPercent,
+    memoryMb: reading.rssBytes / MIB,
+    gpuPercent: gpu?.gpuPercent ?? 0,
+    gpuEncoderPercent: gpu?.encoderPercent,
+    gpuDecoderPercent: gpu?.decoderPercent,
+    processes: reading.processes,
+  };
 }

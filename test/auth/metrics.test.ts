@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { AuthFailures } from '../../src/auth/failures.ts';
 import { ConnectionLimiter } from '../../src/auth/rate-limit.ts';
 import { createMetrics } from '../../src/metrics/prometheus.ts';
+import { EMPTY_SAMPLE } from '../../src/metrics/system.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import { closedWithin } from '../support/process.ts';
 
@@ -23,7 +24,7 @@ test('auth failures and refused connections are exported by kind and reason, fro
   const { registry } = createMetrics({
     registry: new StreamRegistry({ maxStreams: 1, bitrateWindowMs: 1000 }),
     http: { stats: { bytesOut: 0 } },
-    system: { sample: async () => ({ cpuPercent: 0, cpuCorePercent: 0, memoryMb: 0, gpuPercent: 0, processes: 1 }) },
+    system: { latest: () => EMPTY_SAMPLE },
     authFailures: () => failures.list(),
     connectionsRefused: () => limiter.refused,
   });

@@ -15,6 +15,7 @@ import {
   type StatusResponse,
 } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
 import { grpcDefinition } from '../../src/grpc/adapter.ts';
+import { MODULE_SERVICE_ALIAS } from '../../src/grpc/grpc-server.ts';
 import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
 import { startTestServer, tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -23,6 +24,7 @@ import { closedWithin } from '../support/process.ts';
 const execFileAsync = promisify(execFile);
 const ModuleClient = makeGenericClientConstructor(grpcDefinition(ModuleService), 'ModuleService');
 const HealthClient = makeGenericClientConstructor(grpcDefinition(Health), 'Health');
+const AliasClient = makeGenericClientConstructor(grpcDefinition(MODULE_SERVICE_ALIAS), 'ModuleService');
 
 function call<T>(client: Client, method: string): Promise<T> {
   const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
@@ -91,18 +93,38 @@ describe('gRPC ModuleService while a real ffmpeg publishes', () => {
     assert.ok(s.droppedFrames >= 0);
   });
 
-  test('HealthCheck: a status, a message and a measured response time', async () => {
+  test('HealthCheck: a status, capacity in the message, errors with since; the same under the package-less name', async () => {
     const h = await call<HealthCheckResponse>(client, 'HealthCheck');
     assert.ok(['healthy', 'degraded'].includes(h.status));
-    assert.ok(h.message.length > 0);
+    assert.match(h.message, /; 99 of 100 stream slots free, /);
     assert.ok(h.responseTimeMs >= 0 && h.responseTimeMs < 5000);
     if (h.status === 'healthy') assert.deepEqual(h.errors, []);
+    for (const e of h.errors) assert.match(e, / since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const alias = new AliasClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+    try {
+      const [s, a] = await Promise.all([call<StatusResponse>(client, 'GetStatus'), call<StatusResponse>(alias, 'GetStatus')]);
+      assert.equal(a.moduleName, 'rtmp-proxy');
+      assert.equal(a.activeStreams, s.activeStreams);
+    } finally {
+      alias.close();
+    }
+  });
+
+  test('GetStatus and GetMetrics close together agree on CPU: no fresh interval per call', async () => {
+    const a = await call<MetricsResponse>(client, 'GetMetrics');
+    await call<StatusResponse>(client, 'GetStatus');
+    const b = await call<MetricsResponse>(client, 'GetMetrics');
+    // The sampler publishes once a second: two calls a few ms apart read the same sample (or the next one).
+    assert.ok(Math.abs(a.cpuPercent - b.cpuPercent) <= 25, `${a.cpuPercent} then ${b.cpuPercent}`);
   });
 
   test('buf curl lists the service through reflection and calls GetStatus', async () => {
     const base = `http://127.0.0.1:${server.grpcPort}`;
     const list = await execFileAsync('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-methods', base]);
-    for (const m of ['GetStatus', 'GetRoutes', 'GetMetrics', 'HealthCheck']) assert.match(list.stdout, new RegExp(`marchproxy\\.module\\.v1\\.ModuleService/${m}`));
+    for (const m of ['GetStatus', 'GetRoutes', 'GetMetrics', 'HealthCheck']) {
+      assert.match(list.stdout, new RegExp(`^marchproxy\\.module\\.v1\\.ModuleService/${m}$`, 'm'));
+      assert.match(list.stdout, new RegExp(`^marchproxy\\.module\\.ModuleService/${m}$`, 'm'));
+    }
     const status = await execFileAsync('npx', ['buf', 'curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-d', '{}', `${base}/marchproxy.module.v1.ModuleService/GetStatus`]);
     assert.equal(JSON.parse(status.stdout).moduleName, 'rtmp-proxy');
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { evaluateHealth, formatUptime, slowEncoders, streamMetrics, streamRoutes, type HealthInputs } from '../../src/grpc/module-figures.ts';
+import { evaluateHealth, formatUptime, healthConditions, slowEncoders, streamMetrics, streamRoutes, summarizeHealth, type HealthInputs } from '../../src/grpc/module-figures.ts';
+import { capacityOf, describeCapacity, freeSlots, slowestEncoderSpeed } from '../../src/metrics/capacity.ts';
 import { StreamEntry } from '../../src/streams/registry.ts';
 import type { TranscodeState } from '../../src/transcode/stream-transcoder.ts';
 import { DEFAULT_LADDER } from '../../src/transcode/ladder.ts';
@@ -61,6 +62,50 @@ describe('health rules', () => {
     assert.equal(h.status, 'degraded');
     assert.deepEqual(h.errors, ['stream cam: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264']);
     assert.equal(h.message, 'stream cam: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264; encoder nvenc');
+  });
+  test('capacity ends the message; no slot left degrades at once', () => {
+    const capacity = { maxStreams: 10, activeStreams: 3, slowestEncoderSpeed: 1.453 };
+    assert.deepEqual(evaluateHealth({ ...ok, capacity }), {
+      status: 'healthy', message: 'All systems operational; 7 of 10 stream slots free, slowest encoder at 1.45x realtime', errors: [],
+    });
+    const full = healthConditions({ ...ok, capacity: { ...capacity, activeStreams: 10 } });
+    assert.deepEqual(full, [{ id: 'no-slot', level: 'degraded', text: 'no stream slot free (10 streams, limit 10)', immediate: true }]);
+    const h = summarizeHealth(full.map((c) => ({ ...c, since: Date.UTC(2026, 11, 3, 19, 30, 5) })), { encoder: 'encoder x264', capacity: { ...capacity, activeStreams: 10 } });
+    assert.deepEqual(h, {
+      status: 'degraded',
+      message: 'no stream slot free (10 streams, limit 10) since 2026-12-03T19:30:05Z; 0 of 10 stream slots free, slowest encoder at 1.45x realtime; encoder x264',
+      errors: ['no stream slot free (10 streams, limit 10) since 2026-12-03T19:30:05Z'],
+    });
+  });
+  test('conditions carry stable ids; only the fatal ones, the slot rule and a fallback are immediate', () => {
+    const c = healthConditions({
+      ...ok, rtmpListening: false, cpuPercent: 91, slowEncoders: [{ key: 'a', speed: 0.5 }], streamErrors: [{ key: 'b', error: 'x' }],
+      encoderFallbacks: [{ key: 'c', from: 'nvenc', reason: 'r' }],
+    });
+    assert.deepEqual(c.map((x) => [x.id, x.level, x.immediate === true]), [
+      ['rtmp-down', 'unhealthy', true], ['cpu', 'degraded', false], ['slow:a', 'degraded', false], ['error:b', 'degraded', false], ['fallback:c', 'degraded', true],
+    ]);
+  });
+});
+
+describe('capacity', () => {
+  test('free slots never go below 0; the text names no encoder speed when nothing encodes', () => {
+    assert.equal(freeSlots({ maxStreams: 2, activeStreams: 5, slowestEncoderSpeed: undefined }), 0);
+    assert.equal(describeCapacity({ maxStreams: 2, activeStreams: 1, slowestEncoderSpeed: undefined }), '1 of 2 stream slots free, no stream encoding');
+  });
+  test('the slowest encoder past its warm-up; starting, erroring and speedless streams are ignored', () => {
+    const streams = [
+      entry('a', 0, { progress: { ...entry('x', 0, {}).transcode!.progress!, speed: 1.8 } }),
+      entry('b', 0, {}), // 1.49
+      entry('c', 9000, { progress: { ...entry('x', 0, {}).transcode!.progress!, speed: 0.3 } }), // warming up at 12 s
+      entry('d', 0, { status: 'error' }),
+      entry('e', 0, { progress: undefined }),
+      entry('f', 0),
+    ];
+    assert.equal(slowestEncoderSpeed(streams, 12_000), 1.49);
+    assert.equal(slowestEncoderSpeed(streams, 20_000), 0.3);
+    assert.equal(slowestEncoderSpeed([entry('f', 0)], 20_000), undefined);
+    assert.deepEqual(capacityOf(8, streams, 20_000), { maxStreams: 8, activeStreams: 6, slowestEncoderSpeed: 0.3 });
   });
 });
 

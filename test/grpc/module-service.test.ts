@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ModuleServiceHandlers, type ModuleSources } from '../../src/grpc/module-service.ts';
+import { ModuleServiceHandlers, type HealthReport, type ModuleSources } from '../../src/grpc/module-service.ts';
+import { EMPTY_SAMPLE, type SystemSample } from '../../src/metrics/system.ts';
 import { StreamEntry } from '../../src/streams/registry.ts';
 import { DEFAULT_LADDER } from '../../src/transcode/ladder.ts';
 import type { EncoderFallback } from '../../src/transcode/stream-transcoder.ts';
@@ -22,7 +23,7 @@ function handlers(streams: StreamEntry[], encoder: ModuleSources['encoder']): Mo
     rtmpListening: () => true,
     ffmpegUsable: () => true,
     draining: () => false,
-    system: async () => ({ cpuPercent: 5, cpuCorePercent: 10, memoryMb: 100, gpuPercent: 0, processes: 2 }),
+    system: { latest: () => ({ ...EMPTY_SAMPLE, cpuPercent: 5, cpuCorePercent: 10, memoryMb: 100, processes: 2 }), on: () => {} },
     outputDir: undefined,
     ...(encoder === undefined ? {} : { encoder }),
     now: () => 5000,
@@ -44,7 +45,7 @@ describe('ModuleService reports the encoder detection and runtime fallbacks', ()
     const h = handlers([stream('a', 'nvenc', undefined), stream('b', 'x264', fallback)], () => ({ summary: 'encoder nvenc', usable: true }));
     const health = await h.healthCheck();
     assert.equal(health.status, 'degraded');
-    assert.deepEqual(health.errors, ['stream b: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264']);
+    assert.deepEqual(health.errors, ['stream b: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264 since 1970-01-01T00:00:05Z']);
     assert.equal((await h.getStatus()).status, 'degraded');
     assert.deepEqual((await h.getRoutes()).routes!.map((r) => r.encoder), ['nvenc_h264', 'x264']);
   });
@@ -53,10 +54,97 @@ describe('ModuleService reports the encoder detection and runtime fallbacks', ()
     const h = handlers([], () => ({ summary: 'no working encoder (x264: Unknown encoder libx264)', usable: false }));
     const health = await h.healthCheck();
     assert.equal(health.status, 'unhealthy');
-    assert.match(health.message ?? '', /^no working video encoder, not even x264; no working encoder \(x264: Unknown encoder libx264\)$/);
+    assert.match(health.message ?? '', /^no working video encoder, not even x264 since 1970-01-01T00:00:05Z; no working encoder \(x264: Unknown encoder libx264\)$/);
   });
 
   test('transcoding off: no encoder in the message', async () => {
     assert.equal((await handlers([], undefined).healthCheck()).message, 'All systems operational');
+  });
+});
+
+describe('ModuleService health from the latest sample, with hysteresis', () => {
+  /** Handlers over a fake sampler and clock; `tick()` is what the real sampler's 'sample' event does. */
+  function rig(maxStreams = 4) {
+    const clock = { t: Date.UTC(2026, 11, 3, 19, 30, 0) };
+    let sample: SystemSample = { ...EMPTY_SAMPLE, cpuPercent: 3, machineCpuPercent: 10 };
+    let latestCalls = 0;
+    const listeners: (() => void)[] = [];
+    const streams: StreamEntry[] = [];
+    const h = new ModuleServiceHandlers({
+      version: '1.0.0', startedAt: clock.t, streams: () => streams, totals: () => ({ bytesIn: 0, bytesOut: 0 }),
+      rtmpListening: () => true, ffmpegUsable: () => true, draining: () => false, outputDir: undefined, maxStreams,
+      system: {
+        latest: () => {
+          latestCalls++;
+          return sample;
+        },
+        on: (_event, listener) => listeners.push(() => listener(sample, clock.t)),
+      },
+      now: () => clock.t,
+    });
+    const reports: HealthReport[] = [];
+    h.onReport((r) => reports.push(r));
+    return {
+      h, clock, streams, reports,
+      set: (s: Partial<SystemSample>) => (sample = { ...sample, ...s }),
+      latestCalls: () => latestCalls,
+      tick: async (ms: number) => {
+        clock.t += ms;
+        for (const l of listeners) l();
+        await new Promise((r) => setImmediate(r));
+      },
+    };
+  }
+
+  test('machine CPU at 97% degrades only once it has held 5 s, naming since when; clears 5 s after it drops', async () => {
+    const r = rig();
+    r.set({ machineCpuPercent: 97 });
+    await r.tick(1000);
+    const since = r.clock.t;
+    for (let i = 0; i < 4; i++) {
+      await r.tick(1000);
+      assert.equal((await r.h.healthCheck()).status, 'healthy', `after ${i + 1} s`);
+    }
+    await r.tick(1000);
+    const degraded = await r.h.healthCheck();
+    assert.equal(degraded.status, 'degraded');
+    assert.deepEqual(degraded.errors, [`CPU usage at 97% since ${new Date(since).toISOString().replace('.000Z', 'Z')}`]);
+    assert.equal((await r.h.getStatus()).status, 'degraded');
+    r.set({ machineCpuPercent: 20 });
+    await r.tick(1000);
+    assert.equal((await r.h.healthCheck()).status, 'degraded', 'still reported while the clear hold runs');
+    for (let i = 0; i < 5; i++) await r.tick(1000);
+    assert.equal((await r.h.healthCheck()).status, 'healthy');
+  });
+
+  test('40 GetStatus+HealthCheck pairs on a quiet box are all healthy, and read one sample each', async () => {
+    const r = rig();
+    await r.tick(1000);
+    const before = r.latestCalls();
+    for (let i = 0; i < 40; i++) {
+      assert.equal((await r.h.getStatus()).status, 'healthy');
+      const hc = await r.h.healthCheck();
+      assert.equal(hc.status, 'healthy');
+    }
+    assert.equal(r.latestCalls() - before, 80);
+  });
+
+  test('capacity in the message; no slot left: degraded at once and reported to listeners', async () => {
+    const r = rig(2);
+    await r.tick(1000);
+    assert.equal((await r.h.healthCheck()).message, 'All systems operational; 2 of 2 stream slots free, no stream encoding');
+    r.streams.push(stream('a', 'x264', undefined), stream('b', 'x264', undefined));
+    const hc = await r.h.healthCheck();
+    assert.equal(hc.status, 'degraded');
+    assert.match(hc.errors![0]!, /^no stream slot free \(2 streams, limit 2\) since 2026-12-03T19:30:01Z$/);
+    assert.equal(r.reports.at(-1)?.capacity?.activeStreams, 2);
+  });
+
+  test('GetMetrics: gpu_percent is the busier video engine when the driver reports them, else the GPU', async () => {
+    const r = rig();
+    r.set({ gpuPercent: 90, gpuEncoderPercent: 35, gpuDecoderPercent: 12, cpuPercent: 41.6, memoryMb: 511.6 });
+    assert.deepEqual({ ...(await r.h.getMetrics()), streams: [] }, { cpuPercent: 42, gpuPercent: 35, memoryMb: 512, streams: [] });
+    r.set({ gpuEncoderPercent: undefined, gpuDecoderPercent: undefined });
+    assert.equal((await r.h.getMetrics()).gpuPercent, 90);
   });
 });

@@ -16,6 +16,9 @@ import {
 import { grpcDefinition, grpcService, type GrpcServiceBinding } from '../../src/grpc/adapter.ts';
 import { HealthService } from '../../src/grpc/health.ts';
 import { ReflectionService } from '../../src/grpc/reflection.ts';
+import { serviceInPackage } from '../../src/grpc/service-alias.ts';
+
+const ModuleAlias = serviceInPackage(ModuleService, 'marchproxy.module');
 
 const run = promisify(execFile);
 const buf = resolve('node_modules/.bin/buf');
@@ -26,14 +29,16 @@ describe('grpc reflection', () => {
   let port: number;
 
   before(async () => {
-    const reflection = new ReflectionService([ModuleService, Health]);
+    const reflection = new ReflectionService([ModuleService, ModuleAlias, Health]);
+    const impl = {
+      getStatus: async () => ({ moduleName: 'proxy-rtmp', activeStreams: 3, totalBytesIn: 9_007_199_254_740_993n }),
+      getRoutes: async () => ({ routes: [{ streamKey: 'k', profiles: [{ name: '720p', resolution: 720 }] }] }),
+      getMetrics: async () => ({}),
+      healthCheck: async () => ({ status: 'healthy' }),
+    };
     const bindings: GrpcServiceBinding[] = [
-      grpcService(ModuleService, {
-        getStatus: async () => ({ moduleName: 'proxy-rtmp', activeStreams: 3, totalBytesIn: 9_007_199_254_740_993n }),
-        getRoutes: async () => ({}),
-        getMetrics: async () => ({}),
-        healthCheck: async () => ({ status: 'healthy' }),
-      }),
+      grpcService(ModuleService, impl),
+      grpcService(ModuleAlias, impl),
       grpcService(Health, new HealthService().implementation()),
       grpcService(ReflectionV1, reflection.implementationV1()),
       grpcService(ReflectionV1alpha, reflection.implementationV1alpha()),
@@ -51,6 +56,7 @@ describe('grpc reflection', () => {
     const methods = stdout.trim().split('\n').sort();
     for (const m of ['GetStatus', 'GetRoutes', 'GetMetrics', 'HealthCheck']) {
       assert.ok(methods.includes(`marchproxy.module.v1.ModuleService/${m}`), `${m} in ${stdout}`);
+      assert.ok(methods.includes(`marchproxy.module.ModuleService/${m}`), `${m} under the package-less contract name in ${stdout}`);
     }
     assert.ok(methods.includes('grpc.health.v1.Health/Watch'));
     assert.ok(methods.includes('grpc.reflection.v1.ServerReflection/ServerReflectionInfo'));
@@ -63,6 +69,13 @@ describe('grpc reflection', () => {
       { timeout: 20_000 },
     );
     assert.deepEqual(JSON.parse(stdout), { moduleName: 'proxy-rtmp', activeStreams: 3, totalBytesIn: '9007199254740993' });
+  });
+
+  it('buf curl calls both names through reflection, nested messages included', async () => {
+    for (const service of ['marchproxy.module.v1.ModuleService', 'marchproxy.module.ModuleService']) {
+      const { stdout } = await run(buf, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-d', '{}', `${base}/${service}/GetRoutes`], { timeout: 20_000 });
+      assert.deepEqual(JSON.parse(stdout), { routes: [{ streamKey: 'k', profiles: [{ name: '720p', resolution: 720 }] }] }, service);
+    }
   });
 
   it('buf curl calls the health Check', async () => {
@@ -102,7 +115,10 @@ describe('grpc reflection', () => {
       assert.equal(list?.messageResponse.case, 'listServicesResponse');
       assert.deepEqual(
         list?.messageResponse.case === 'listServicesResponse' ? list.messageResponse.value.service.map((s) => s.name) : [],
-        ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection', 'marchproxy.module.v1.ModuleService'],
+        [
+          'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection',
+          'marchproxy.module.ModuleService', 'marchproxy.module.v1.ModuleService',
+        ],
       );
       for (const [answer, name] of [
         [symbol, 'marchproxy/module/v1/module.proto'],

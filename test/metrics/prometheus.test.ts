@@ -6,7 +6,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createMetrics, type MetricsStream, type MetricsStreamSource } from '../../src/metrics/prometheus.ts';
-import type { SystemSample } from '../../src/metrics/system.ts';
+import { restartTally } from '../../src/metrics/restart-tally.ts';
+import { EMPTY_SAMPLE, type SystemSample } from '../../src/metrics/system.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import type { FfmpegProgress } from '../../src/transcode/progress.ts';
 
@@ -104,6 +105,7 @@ function parseExposition(text: string): Map<string, Family> {
 
 interface FakeStream extends MetricsStream {
   transcode: {
+    status: 'starting' | 'encoding' | 'complete' | 'error';
     progress: FfmpegProgress | undefined;
     restarts: number;
     droppedGops: number;
@@ -138,10 +140,11 @@ describe('the test exposition parser', () => {
 describe('prometheus /metrics', () => {
   const alpha: FakeStream = {
     key: 'alpha',
+    startedAt: 0,
     bitrate: (now) => (now === 1_000_000 ? 2_500_000 : -1),
-    transcode: { progress: progress({ fps: 29.97, speed: 1.25, dropFrames: 2 }), restarts: 3, droppedGops: 4, droppedFrames: 40 },
+    transcode: { status: 'encoding', progress: progress({ fps: 29.97, speed: 1.25, dropFrames: 2 }), restarts: 3, droppedGops: 4, droppedFrames: 40 },
   };
-  const beta: FakeStream = { key: 'beta_2.x-y', bitrate: () => 800_000, transcode: undefined };
+  const beta: FakeStream = { key: 'beta_2.x-y', startedAt: 0, bitrate: () => 800_000, transcode: undefined };
   const streams: FakeStream[] = [alpha, beta];
   const source: MetricsStreamSource = {
     get size() {
@@ -156,14 +159,17 @@ describe('prometheus /metrics', () => {
     totalBytesOut: 1_000,
   };
   const http = { stats: { bytesOut: 9_007_199_254 } };
-  let samples = 0;
+  let reads = 0;
+  let sample: SystemSample = {
+    ...EMPTY_SAMPLE, cpuPercent: 12.5, cpuCorePercent: 50, machineCpuPercent: 61.5, memoryMb: 256.5, gpuEncoderPercent: 33, processes: 3,
+  };
   const system = {
-    sample: async (): Promise<SystemSample> => {
-      samples++;
-      return { cpuPercent: 12.5, cpuCorePercent: 50, memoryMb: 256.5, gpuPercent: 0, processes: 3 };
+    latest: (): SystemSample => {
+      reads++;
+      return sample;
     },
   };
-  const metrics = createMetrics({ registry: source, http, system, ffmpegRestarts: () => 7, now: () => 1_000_000 });
+  const metrics = createMetrics({ registry: source, http, system, maxStreams: 5, ffmpegRestarts: () => 7, now: () => 1_000_000 });
   let server: Server;
   let port: number;
 
@@ -214,6 +220,11 @@ describe('prometheus /metrics', () => {
       [`${p}ffmpeg_restarts_all_streams_total`, 'counter', `${p}ffmpeg_restarts_all_streams_total{}`, 7],
       [`${p}process_cpu_percent`, 'gauge', `${p}process_cpu_percent{}`, 12.5],
       [`${p}process_memory_mb`, 'gauge', `${p}process_memory_mb{}`, 256.5],
+      [`${p}machine_cpu_percent`, 'gauge', `${p}machine_cpu_percent{}`, 61.5],
+      [`${p}gpu_encoder_percent`, 'gauge', `${p}gpu_encoder_percent{}`, 33],
+      [`${p}stream_slots`, 'gauge', `${p}stream_slots{}`, 5],
+      [`${p}stream_slots_free`, 'gauge', `${p}stream_slots_free{}`, 3],
+      [`${p}encoder_speed_min`, 'gauge', `${p}encoder_speed_min{}`, 1.25],
     ];
     for (const [family, type, series, v] of expected) {
       assert.equal(f.get(family)?.type, type, family);
@@ -229,15 +240,38 @@ describe('prometheus /metrics', () => {
     assert.ok(f.has('nodejs_heap_size_used_bytes'));
   });
 
-  test('one system sample per scrape', async () => {
-    const before = samples;
-    await get();
-    assert.equal(samples, before + 1);
+  test('a figure the sample does not report has no series; scrapes read the latest sample and measure nothing', async () => {
+    const before = reads;
+    let f = parseExposition((await get()).body);
+    assert.equal(f.get('proxy_rtmp_gpu_decoder_percent')?.samples.size, 0, 'no decoder figure, no series');
+    assert.ok(reads > before);
+    sample = { ...sample, gpuEncoderPercent: undefined, machineCpuPercent: undefined, cpuPercent: 3 };
+    f = parseExposition((await get()).body);
+    assert.equal(f.get('proxy_rtmp_gpu_encoder_percent')?.samples.size, 0);
+    assert.equal(f.get('proxy_rtmp_machine_cpu_percent')?.samples.size, 0);
+    assert.equal(value(f, 'proxy_rtmp_process_cpu_percent', 'proxy_rtmp_process_cpu_percent{}'), 3);
+  });
+
+  test('capacity: no slot free at the limit; no speed gauge while nothing encodes past its warm-up', async () => {
+    const extra: FakeStream[] = [1, 2, 3].map((i) => ({ key: `x${i}`, startedAt: 995_000, bitrate: () => 1, transcode: {
+      status: 'encoding', progress: progress({ speed: 0.5 }), restarts: 0, droppedGops: 0, droppedFrames: 0 } }));
+    streams.push(...extra);
+    try {
+    let f = parseExposition((await get()).body);
+    assert.equal(value(f, 'proxy_rtmp_stream_slots_free', 'proxy_rtmp_stream_slots_free{}'), 0);
+    assert.equal(value(f, 'proxy_rtmp_encoder_speed_min', 'proxy_rtmp_encoder_speed_min{}'), 1.25, 'the new streams are warming up');
+    streams.splice(0, streams.length, beta);
+    f = parseExposition((await get()).body);
+    assert.equal(value(f, 'proxy_rtmp_stream_slots_free', 'proxy_rtmp_stream_slots_free{}'), 4);
+    assert.equal(f.get('proxy_rtmp_encoder_speed_min')?.samples.size, 0);
+    } finally {
+      streams.splice(0, streams.length, alpha, beta);
+    }
   });
 
   test("an ended stream's series are gone on the next scrape", async () => {
     streams.splice(streams.indexOf(alpha), 1);
-    beta.transcode = { progress: undefined, restarts: 0, droppedGops: 0, droppedFrames: 5 };
+    beta.transcode = { status: 'encoding', progress: undefined, restarts: 0, droppedGops: 0, droppedFrames: 5 };
     const f = parseExposition((await get()).body);
     assert.ok(!/key="alpha"/.test([...f.values()].flatMap((x) => [...x.samples.keys()]).join('\n')));
     assert.equal(value(f, 'proxy_rtmp_active_streams', 'proxy_rtmp_active_streams{}'), 1);
@@ -277,15 +311,40 @@ describe('prometheus over a real StreamRegistry', () => {
     registry.totalBytesIn = 1000;
     registry.refuse('max-streams', { peer: '127.0.0.1:2', message: 'full' });
     registry.refuse('max-streams', { peer: '127.0.0.1:3', message: 'full' });
-    const system = { sample: async (): Promise<SystemSample> => ({ cpuPercent: 1, cpuCorePercent: 2, memoryMb: 3, gpuPercent: 0, processes: 1 }) };
+    const system = { latest: (): SystemSample => EMPTY_SAMPLE };
     const { registry: prom } = createMetrics({ registry, http: { stats: { bytesOut: 0 } }, system });
     let f = parseExposition(await prom.metrics());
     assert.equal(f.get('proxy_rtmp_refusals_total')?.samples.get('proxy_rtmp_refusals_total{reason="max-streams"}'), 2);
     assert.equal(f.get('proxy_rtmp_bytes_in_total')?.samples.get('proxy_rtmp_bytes_in_total{}'), 1000);
     assert.ok(f.get('proxy_rtmp_stream_input_bitrate_bps')?.samples.has('proxy_rtmp_stream_input_bitrate_bps{key="live1"}'));
     assert.ok(!f.has('proxy_rtmp_ffmpeg_restarts_all_streams_total'));
+    assert.ok(!f.has('proxy_rtmp_stream_slots_free'), 'no limit given, no capacity gauges');
     registry.unpublish(entry);
     f = parseExposition(await prom.metrics());
     assert.equal(f.get('proxy_rtmp_stream_input_bitrate_bps')?.samples.size, 0);
+  });
+});
+
+describe('ffmpeg restarts over every stream since start', () => {
+  test('the tally keeps the restarts of ended streams and adds the live ones', async () => {
+    const registry = new StreamRegistry({ maxStreams: 3, bitrateWindowMs: 1000, now: () => 5000 });
+    const state = (restarts: number) => ({
+      status: 'encoding' as const, rungs: [], encoder: 'x264' as const, fallback: undefined, progress: undefined, restarts, droppedGops: 0, droppedFrames: 0, error: undefined,
+    });
+    const { registry: prom } = createMetrics({
+      registry, http: { stats: { bytesOut: 0 } }, system: { latest: () => EMPTY_SAMPLE }, ffmpegRestarts: restartTally(registry),
+    });
+    const total = async () => parseExposition(await prom.metrics()).get('proxy_rtmp_ffmpeg_restarts_all_streams_total')?.samples.get('proxy_rtmp_ffmpeg_restarts_all_streams_total{}');
+    assert.equal(await total(), 0);
+    const a = registry.publish({ key: 'a', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live/a' });
+    const b = registry.publish({ key: 'b', app: 'live', query: {}, peer: '127.0.0.1:2', sourceUrl: 'rtmp://x/live/b' });
+    a.transcode = state(2);
+    b.transcode = state(3);
+    assert.equal(await total(), 5);
+    registry.unpublish(a);
+    assert.equal(await total(), 5, 'an ended stream still counts');
+    registry.publish({ key: 'c', app: 'live', query: {}, peer: '127.0.0.1:3', sourceUrl: 'rtmp://x/live/c' }).transcode = state(1);
+    registry.unpublish(b);
+    assert.equal(await total(), 6);
   });
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
-import { parseProcStat, SystemMonitor } from '../../src/metrics/system.ts';
+import { cpuBetween, parseMachineCpu, parseNvidiaSmi, parseProcStat, SystemMonitor, type SystemReading } from '../../src/metrics/system.ts';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
@@ -45,6 +45,8 @@ async function writeProc(root: string, uptime: number, procs: readonly FakeProc[
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   await writeFile(join(root, 'uptime'), `${uptime.toFixed(2)} 12345.67\n`);
+  // The machine: idle grows by 3 ticks per second of uptime, busy by 1.
+  await writeFile(join(root, 'stat'), `cpu  ${uptime * 100} 0 0 ${uptime * 300} 0 0 0 0 0 0\ncpu0 0 0 0 0\n`);
   for (const p of procs) {
     await mkdir(join(root, String(p.pid)));
     await writeFile(join(root, String(p.pid), 'stat'), statLine(p));
@@ -76,6 +78,50 @@ describe('parseProcStat', () => {
     assert.equal(parseProcStat('12 (x) S 1 2 3'), undefined);
     assert.equal(parseProcStat('x (y) S 1 ' + '0 '.repeat(40)), undefined);
   });
+});
+
+describe('pure figures', () => {
+  test('parseMachineCpu: busy is total less idle and iowait; guest is not counted twice', () => {
+    const text = 'cpu  100 5 50 800 40 3 2 0 30 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 1 2\n';
+    assert.deepEqual(parseMachineCpu(text), { busy: 160, total: 1000 });
+    assert.equal(parseMachineCpu('cpu0 1 2 3 4\n'), undefined);
+    assert.equal(parseMachineCpu('cpu  a b c d\n'), undefined);
+  });
+
+  test('parseNvidiaSmi: means per column over the GPUs, [N/A] and [Not Supported] skipped', () => {
+    assert.deepEqual(parseNvidiaSmi('10, 0, [N/A]\n30, 50, [Not Supported]\n\n'), { gpuPercent: 20, encoderPercent: 25, decoderPercent: undefined });
+    assert.deepEqual(parseNvidiaSmi('77\n'), { gpuPercent: 77, encoderPercent: undefined, decoderPercent: undefined });
+    assert.deepEqual(parseNvidiaSmi(''), { gpuPercent: undefined, encoderPercent: undefined, decoderPercent: undefined });
+  });
+
+  const reading = (atS: number, cpu: [string, number][], machine?: [number, number]): SystemReading => ({
+    atS, startS: 100, cpuS: new Map(cpu), machine: machine === undefined ? undefined : { busy: machine[0], total: machine[1] }, rssBytes: 0, processes: cpu.length,
+  });
+  const cases: { name: string; older: SystemReading | undefined; newer: SystemReading; cores: number; want: ReturnType<typeof cpuBetween> }[] = [
+    {
+      name: 'two readings 5 s apart, a process that started in between counts whole',
+      older: reading(200, [['1:0', 10], ['2:5', 4]], [1000, 4000]),
+      newer: reading(205, [['1:0', 12], ['2:5', 5], ['3:9', 1]], [1500, 5000]),
+      cores: 2, want: { cpuCorePercent: 80, cpuPercent: 40, machineCpuPercent: 50 },
+    },
+    {
+      name: 'no older reading: since this process started, and the machine since boot',
+      older: undefined, newer: reading(110, [['1:0', 5]], [250, 1000]), cores: 4, want: { cpuCorePercent: 50, cpuPercent: 12.5, machineCpuPercent: 25 },
+    },
+    {
+      name: 'a reused pid (new start time) is a new process; counters that went backwards count 0',
+      older: reading(10, [['1:0', 3], ['7:1', 50]]), newer: reading(12, [['1:0', 2], ['7:2', 1]]), cores: 1, want: { cpuCorePercent: 50, cpuPercent: 50, machineCpuPercent: undefined },
+    },
+    {
+      name: 'the same reading twice: a zero-length interval is 0, never garbage',
+      older: reading(10, [['1:0', 3]], [5, 10]), newer: reading(10, [['1:0', 3]], [5, 10]), cores: 1, want: { cpuCorePercent: 0, cpuPercent: 0, machineCpuPercent: 0 },
+    },
+    {
+      name: 'capped at 100 for the machine share',
+      older: reading(0, [['1:0', 0]]), newer: reading(1, [['1:0', 3]]), cores: 2, want: { cpuCorePercent: 300, cpuPercent: 100, machineCpuPercent: undefined },
+    },
+  ];
+  for (const c of cases) test(`cpuBetween: ${c.name}`, () => assert.deepEqual(cpuBetween(c.older, c.newer, c.cores), c.want));
 });
 
 describe('SystemMonitor over a fake procfs', () => {
@@ -116,6 +162,8 @@ describe('SystemMonitor over a fake procfs', () => {
     assert.equal(second.cpuPercent, 23.75);
     assert.equal(second.memoryMb, ((1100 + 2100 + 30 + 400) * 4096) / MIB);
     assert.equal(second.processes, 4);
+    assert.equal(second.machineCpuPercent, 25);
+    assert.equal(first.machineCpuPercent, 25);
   });
 
   test('the whole-machine figure is capped at 100', async () => {
@@ -159,8 +207,36 @@ describe('SystemMonitor GPU', () => {
     const fake = join(dir, 'nvidia-smi');
     await writeFile(fake, '#!/bin/sh\n[ "$1" = "--query-gpu=utilization.gpu" ] || exit 3\nprintf "20\\n[N/A]\\n45\\n"\n');
     await chmod(fake, 0o755);
-    const monitor = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false });
-    assert.equal((await monitor.sample()).gpuPercent, 32.5);
+    const monitor = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false, nvidiaDriverDir: false });
+    const s = await monitor.sample();
+    assert.equal(s.gpuPercent, 32.5, 'a driver that refuses the encoder fields gets the GPU query alone');
+    assert.equal(s.gpuEncoderPercent, undefined);
+  });
+
+  test('asks nvidia-smi for the encoder and decoder utilisation', async () => {
+    const dir = await tempDir();
+    const fake = join(dir, 'nvidia-smi');
+    await writeFile(fake, '#!/bin/sh\n[ "$1" = "--query-gpu=utilization.gpu,utilization.encoder,utilization.decoder" ] || exit 3\nprintf "20, 60, 10\\n40, [N/A], 30\\n"\n');
+    await chmod(fake, 0o755);
+    const monitor = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false, nvidiaDriverDir: false });
+    assert.deepEqual(await monitor.readGpu(), { gpuPercent: 30, encoderPercent: 60, decoderPercent: 20 });
+  });
+
+  test('nvidia-smi never runs when the driver lists no GPU', async () => {
+    const dir = await tempDir();
+    const marker = join(dir, 'ran');
+    const fake = join(dir, 'nvidia-smi');
+    await writeFile(fake, `#!/bin/sh\ntouch ${marker}\necho 50\n`);
+    await chmod(fake, 0o755);
+    const gpus = join(dir, 'gpus');
+    await mkdir(gpus);
+    const none = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false, nvidiaDriverDir: gpus });
+    assert.deepEqual(await none.readGpu(), { gpuPercent: undefined, encoderPercent: undefined, decoderPercent: undefined });
+    await assert.rejects(access(marker), 'not spawned');
+    await mkdir(join(gpus, '0000:3b:00.0'));
+    const one = new SystemMonitor({ nvidiaSmi: fake, drmRoot: false, nvidiaDriverDir: gpus });
+    assert.equal((await one.readGpu()).gpuPercent, 50);
+    await access(marker);
   });
 });
 
