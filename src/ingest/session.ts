@@ -11,6 +11,7 @@ import {
 } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseAudioSpecificConfig } from '../media/aac.ts';
+import type { MediaMessage } from '../media/media-message.ts';
 import { parseAvcDecoderConfig } from '../media/avc.ts';
 import { parseAudioTag, parseVideoTag, type VideoTag } from '../media/flv-tag.ts';
 import type { AmfObject, AmfValue } from '../rtmp/amf0.ts';
@@ -76,17 +77,6 @@ export interface PublishAttempt {
  */
 export interface SessionAuthorizer {
   authorize(attempt: PublishAttempt): Promise<void>;
-}
-
-/** A media message of a publishing stream, for downstream consumers (transcoder). */
-export interface MediaMessage {
-  typeId: 8 | 9 | 18;
-  timestamp: number;
-  payload: Buffer;
-  /** For video: whether this is a keyframe (a GOP starts here). */
-  keyframe: boolean;
-  /** True for codec configuration (sequence headers) and metadata. */
-  config: boolean;
 }
 
 /** Events of one session. */
@@ -503,7 +493,10 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     entry.metadata = Object.freeze(meta);
     const { width, height } = meta;
     if (typeof width === 'number' && typeof height === 'number') this.#checkResolution(width, height, 'metadata');
-    this.safeEmit('media', entry, { typeId: 18, timestamp: message.timestamp, payload: message.payload, keyframe: false, config: true });
+    this.safeEmit('media', entry, {
+      typeId: 18, timestamp: message.timestamp, payload: message.payload, keyframe: false, config: true,
+      frame: false, codec: undefined, video: undefined, audio: undefined, metadata: entry.metadata,
+    });
   }
 
   #onMedia(typeId: 8 | 9, timestamp: number, payload: Buffer, streamId: number): void {
@@ -559,7 +552,9 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         entry.audioFrames++;
       }
     }
-    this.safeEmit('media', entry, { typeId, timestamp, payload, keyframe, config });
+    this.safeEmit('media', entry, {
+      typeId, timestamp, payload, keyframe, config, frame: false, codec: undefined, video: undefined, audio: undefined, metadata: undefined,
+    });
   }
 
   /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */

@@ -1,6 +1,6 @@
 import { DrainingError, StreamBusyError, StreamLimitError } from '../errors.ts';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
-import type { TranscodeState } from '../transcode/stream-transcoder.ts';
+import type { TranscodeState } from '../transcode/transcode-state.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { BitrateMeter } from './bitrate-meter.ts';
 

@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { meaningfulReason } from '../ffmpeg/encoders.ts';
-import type { MediaMessage } from '../ingest/session.ts';
+import type { MediaMessage } from '../media/media-message.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
@@ -10,7 +10,9 @@ import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
 import { GopFeed } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import { augmentMasterPlaylist, FFMPEG_MASTER_NAME, PUBLISHED_MASTER_FILE } from './master-playlist.ts';
-import type { FfmpegProgress } from './progress.ts';
+import type { TranscodeState } from './transcode-state.ts';
+
+export type { EncoderFallback, TranscodeState } from './transcode-state.ts';
 
 /** Transcoding settings shared by every stream (the `transcode` config section). */
 export interface TranscodeSettings {
@@ -68,27 +70,6 @@ export function hardwareFailure(message: string): string | undefined {
     if (HARDWARE_FAILURES.some((re) => re.test(part))) return meaningfulReason(part);
   }
   return undefined;
-}
-
-/** A stream's switch from a hardware encoder to x264 while running. */
-export interface EncoderFallback {
-  from: EncoderKind;
-  reason: string;
-}
-
-/** What the transcoder reports per stream (gRPC and metrics read it). */
-export interface TranscodeState {
-  status: 'starting' | 'encoding' | 'complete' | 'error';
-  rungs: readonly Rung[];
-  /** The encoder this stream runs now (x264 after a fallback). */
-  encoder: EncoderKind;
-  /** Set once the stream has fallen back from a hardware encoder to x264. */
-  fallback: EncoderFallback | undefined;
-  progress: FfmpegProgress | undefined;
-  restarts: number;
-  droppedGops: number;
-  droppedFrames: number;
-  error: string | undefined;
 }
 
 /**
