@@ -1,5 +1,7 @@
 import { DrainingError, StreamBusyError, StreamLimitError } from '../errors.ts';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
+import type { MediaMessage, StreamMetadata } from '../media/media-message.ts';
+import { NULL_SINK, type SinkEndReason, type StreamSink } from '../media/stream-sink.ts';
 import type { TranscodeState } from '../transcode/transcode-state.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { BitrateMeter } from './bitrate-meter.ts';
@@ -21,7 +23,11 @@ export interface PublishRequest {
   sourceUrl: string;
 }
 
-/** One live stream and its measured figures. */
+/**
+ * One live stream and its measured figures. The ingest figures are written
+ * only through `addBytes` and `record` (by the publishing connection); the
+ * transcoder's figures by the transcoder.
+ */
 export class StreamEntry {
   readonly key: string;
   readonly app: string;
@@ -35,7 +41,7 @@ export class StreamEntry {
   videoCodec: string | undefined;
   audioCodec: string | undefined;
   /** onMetaData as sent by the publisher (numbers and strings only). */
-  metadata: Readonly<Record<string, string | number | boolean>> = {};
+  metadata: StreamMetadata = {};
   /** RTMP bytes received on the publishing connection since publish. */
   bytesIn = 0;
   /** Media payload bytes (audio + video tags). */
@@ -66,6 +72,29 @@ export class StreamEntry {
   addBytes(bytes: number, now: number): void {
     this.bytesIn += bytes;
     this.#meter.add(bytes, now);
+  }
+
+  /** Counts one classified media message at `now` (ms): frames, codecs, configuration, metadata. */
+  record(message: MediaMessage, now: number): void {
+    if (message.typeId === 18) {
+      if (message.metadata !== undefined) this.metadata = message.metadata;
+      return;
+    }
+    this.lastMediaAt = now;
+    this.lastTimestamp = message.timestamp;
+    this.mediaBytes += message.payload.length;
+    if (message.typeId === 9) {
+      if (message.codec !== undefined) this.videoCodec = message.codec;
+      if (message.video !== undefined) this.video = message.video;
+      if (message.frame) {
+        this.videoFrames++;
+        if (message.keyframe) this.keyFrames++;
+      }
+    } else {
+      if (message.codec !== undefined) this.audioCodec = message.codec;
+      if (message.audio !== undefined) this.audio = message.audio;
+      if (message.frame) this.audioFrames++;
+    }
   }
 
   /** Input bitrate over the sliding window, in bits per second. */
@@ -118,10 +147,26 @@ export interface RegistryEvents extends Record<string, unknown[]> {
   refused: [RefusalReason, { key?: string; peer: string; message: string }];
 }
 
+/**
+ * Opens the sink of a stream at publish (the transcode manager fits); the
+ * registry ends it at unpublish.
+ */
+export interface StreamSinkFactory {
+  open(entry: StreamEntry): StreamSink;
+}
+
+/** A registered publish: the stream's entry and where its media goes. */
+export interface Publication {
+  entry: StreamEntry;
+  sink: StreamSink;
+}
+
 /** Registry limits. */
 export interface RegistryOptions {
   maxStreams: number;
   bitrateWindowMs: number;
+  /** Where published media goes; none: it is counted and dropped. */
+  sinks?: StreamSinkFactory;
   now?: () => number;
   onListenerError?: (err: unknown, event: string) => void;
 }
@@ -131,7 +176,7 @@ export interface RegistryOptions {
  * counts refusals by reason and the bytes every RTMP connection received.
  */
 export class StreamRegistry extends TypedEmitter<RegistryEvents> {
-  readonly #streams = new Map<string, StreamEntry>();
+  readonly #streams = new Map<string, Publication>();
   readonly #options: RegistryOptions;
   readonly #now: () => number;
   readonly refusals = new Map<RefusalReason, number>();
@@ -152,11 +197,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   }
 
   get(key: string): StreamEntry | undefined {
-    return this.#streams.get(key);
+    return this.#streams.get(key)?.entry;
   }
 
   list(): StreamEntry[] {
-    return [...this.#streams.values()];
+    return [...this.#streams.values()].map((p) => p.entry);
   }
 
   /** Stops new publishes (graceful shutdown). */
@@ -164,8 +209,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     this.#draining = true;
   }
 
-  /** Registers a publisher; throws StreamBusyError, StreamLimitError or DrainingError. */
-  publish(request: PublishRequest): StreamEntry {
+  /**
+   * Registers a publisher and opens its sink; throws StreamBusyError,
+   * StreamLimitError or DrainingError. The publisher pushes media straight to the sink.
+   */
+  publish(request: PublishRequest): Publication {
     if (this.#draining) throw new DrainingError('the server is shutting down and takes no new streams');
     if (this.#streams.has(request.key)) {
       throw new StreamBusyError(`stream key is already being published`);
@@ -176,15 +224,28 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
       );
     }
     const entry = new StreamEntry(request, this.#now(), this.#options.bitrateWindowMs);
-    this.#streams.set(request.key, entry);
+    let sink = NULL_SINK;
+    try {
+      sink = this.#options.sinks?.open(entry) ?? NULL_SINK;
+    } catch (err) {
+      this.#options.onListenerError?.(err, 'open sink');
+    }
+    const publication: Publication = { entry, sink };
+    this.#streams.set(request.key, publication);
     this.safeEmit('publish', entry);
-    return entry;
+    return publication;
   }
 
-  /** Removes a stream; a stale entry (another publisher now owns the key) is ignored. */
-  unpublish(entry: StreamEntry): void {
-    if (this.#streams.get(entry.key) !== entry) return;
+  /** Removes a stream and ends its sink; a stale entry (another publisher now owns the key) is ignored. */
+  unpublish(entry: StreamEntry, reason: SinkEndReason = 'unpublished'): void {
+    const publication = this.#streams.get(entry.key);
+    if (publication?.entry !== entry) return;
     this.#streams.delete(entry.key);
+    try {
+      publication.sink.end(reason);
+    } catch (err) {
+      this.#options.onListenerError?.(err, 'end sink');
+    }
     this.safeEmit('unpublish', entry);
   }
 

@@ -2,7 +2,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { meaningfulReason } from '../ffmpeg/encoders.ts';
-import type { MediaMessage } from '../media/media-message.ts';
+import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
+import type { MediaMessage, StreamMetadata } from '../media/media-message.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
@@ -112,9 +113,10 @@ export class StreamTranscoder {
     entry.transcode = this.state;
   }
 
-  /** Takes one media message from the session. */
+  /** Takes one media message, straight from the publishing connection (its StreamSink). */
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
+    if (message.config) this.#remember(message);
     if (this.#process === undefined && this.#preparing === undefined && message.typeId === 9 && message.keyframe && !message.config) {
       if (!this.#feed.ready) return;
       this.#pending.push(this.#feed.start());
@@ -133,12 +135,22 @@ export class StreamTranscoder {
 
   /** Tags that arrived while the output directory was being prepared. */
   #pending: Buffer[] = [];
+  /** The source as its configuration messages describe it (the ladder is planned from these). */
+  #video: VideoConfig | undefined;
+  #audio: AudioConfig | undefined;
+  #metadata: StreamMetadata = {};
+
+  #remember(message: MediaMessage): void {
+    if (message.video !== undefined) this.#video = message.video;
+    if (message.audio !== undefined) this.#audio = message.audio;
+    if (message.metadata !== undefined) this.#metadata = message.metadata;
+  }
 
   async #prepare(): Promise<void> {
-    const { entry } = this;
-    const video = entry.video!;
-    const fps = typeof entry.metadata['framerate'] === 'number' ? entry.metadata['framerate'] : undefined;
-    const kbps = typeof entry.metadata['videodatarate'] === 'number' ? entry.metadata['videodatarate'] : undefined;
+    const video = this.#video!;
+    const metadata = this.#metadata;
+    const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
+    const kbps = typeof metadata['videodatarate'] === 'number' ? metadata['videodatarate'] : undefined;
     const rungs = planLadder(
       this.#settings.ladder ?? DEFAULT_LADDER,
       { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
@@ -161,7 +173,7 @@ export class StreamTranscoder {
       ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
       segmentSeconds: this.#settings.segmentSeconds,
       windowSegments: this.#settings.windowSegments,
-      audio: this.entry.audio !== undefined,
+      audio: this.#audio !== undefined,
       audioKbps: this.#settings.audioKbps,
       outputDir: this.dir,
       progressUrl: 'pipe:3',
@@ -196,7 +208,7 @@ export class StreamTranscoder {
   #publishMaster(process: FfmpegProcess): void {
     const inPlace = this.#settings.hlsMasterName === false;
     const source = join(this.dir, inPlace ? 'master.m3u8' : FFMPEG_MASTER_NAME);
-    const audioKbps = this.entry.audio === undefined ? 0 : this.#settings.audioKbps;
+    const audioKbps = this.#audio === undefined ? 0 : this.#settings.audioKbps;
     let done = false;
     let watcher: FSWatcher | undefined;
     const stop = (): void => {

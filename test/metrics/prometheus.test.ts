@@ -272,7 +272,7 @@ describe('prometheus /metrics', () => {
 describe('prometheus over a real StreamRegistry', () => {
   test('a StreamRegistry satisfies the narrow interface', async () => {
     const registry = new StreamRegistry({ maxStreams: 1, bitrateWindowMs: 1000, now: () => 5000 });
-    const entry = registry.publish({ key: 'live1', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live' });
+    const { entry } = registry.publish({ key: 'live1', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live' });
     entry.addBytes(1000, 5000);
     registry.totalBytesIn = 1000;
     registry.refuse('max-streams', { peer: '127.0.0.1:2', message: 'full' });

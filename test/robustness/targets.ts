@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG, parseResolution } from '../../src/config/index.ts';
 import { ProxyRtmpError } from '../../src/errors.ts';
@@ -16,6 +14,7 @@ import { RtmpSession, type SessionOptions } from '../../src/ingest/session.ts';
 import { parseAudioSpecificConfig } from '../../src/media/aac.ts';
 import { parseAvcDecoderConfig } from '../../src/media/avc.ts';
 import { parseAudioTag, parseVideoTag } from '../../src/media/flv-tag.ts';
+import type { MediaMessage } from '../../src/media/media-message.ts';
 import { decodeAmf0, encodeAmf0, type AmfValue } from '../../src/rtmp/amf0.ts';
 import { ChunkDecoder, DEFAULT_CHUNK_LIMITS, type ChunkDecoderLimits, type RawMessage } from '../../src/rtmp/chunk-decoder.ts';
 import { ChunkEncoder } from '../../src/rtmp/chunk-encoder.ts';
@@ -24,6 +23,7 @@ import { decodeControl } from '../../src/rtmp/control.ts';
 import { digestOffset, findClientDigest, HANDSHAKE_SIZE, packetDigest, ServerHandshake } from '../../src/rtmp/handshake.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import { GopFeed } from '../../src/transcode/gop-feed.ts';
+import { MemorySocket } from '../support/memory-socket.ts';
 
 /** C0 + C1 + C2. */
 export const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_SIZE;
@@ -280,44 +280,6 @@ export function fuzzFlvTag(typeId: 8 | 9, body: Buffer): void {
 // The whole session (handshake → chunks → commands → media → GOP feed), over
 // an in-memory socket.
 
-/** Just enough of net.Socket for RtmpSession; records what the server writes. */
-class MemorySocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly localAddress = '127.0.0.1';
-  readonly localPort = 1935;
-  destroyed = false;
-  writable = true;
-  paused = false;
-  written = 0;
-  setNoDelay(): this {
-    return this;
-  }
-  pause(): this {
-    this.paused = true;
-    return this;
-  }
-  /** The session corks its replies during the command phase; a memory socket has nothing to batch. */
-  cork(): void {}
-  uncork(): void {}
-  write(bytes: Buffer): boolean {
-    this.written += bytes.length;
-    return true;
-  }
-  end(): this {
-    this.writable = false;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      this.writable = false;
-      this.emit('close', false);
-    }
-    return this;
-  }
-}
-
 /**
  * The session settings app.ts derives from the default configuration, except
  * the decoder's caps: the tight profile keeps thousands of refused sessions
@@ -350,10 +312,10 @@ let sessionIds = 0;
  */
 export function fuzzSession(input: Buffer, sizes: readonly number[]): void {
   const socket = new MemorySocket();
-  const registry = new StreamRegistry({ maxStreams: 2, bitrateWindowMs: SESSION_OPTIONS.bitrateWindowMs });
-  const session = new RtmpSession(++sessionIds, socket as unknown as Socket, SESSION_OPTIONS, registry, sessionLog);
   const feed = new GopFeed({ maxBacklogBytes: 1 << 20 });
-  session.on('media', (_entry, message) => void feed.push(message, 0));
+  const sinks = { open: () => ({ push: (message: MediaMessage) => void feed.push(message, 0), end() {} }) };
+  const registry = new StreamRegistry({ maxStreams: 2, bitrateWindowMs: SESSION_OPTIONS.bitrateWindowMs, sinks });
+  new RtmpSession(++sessionIds, socket.socket, SESSION_OPTIONS, registry, sessionLog);
   errorLines.length = 0;
   for (const piece of pieces(input, sizes)) {
     if (socket.paused || socket.destroyed) break;

@@ -1,0 +1,16 @@
+import type { MediaMessage } from './media-message.ts';
+
+/** Why a stream's media ended. */
+export type SinkEndReason = 'unpublished' | 'refused' | 'disconnected';
+
+/**
+ * Where one published stream's media goes (the transcoder): opened once at
+ * publish, fed every media message in order, ended once.
+ */
+export interface StreamSink {
+  push(message: MediaMessage): void;
+  end(reason: SinkEndReason): void;
+}
+
+/** A sink that drops everything (no transcoding for this stream). */
+export const NULL_SINK: StreamSink = Object.freeze({ push() {}, end() {} });
