@@ -15,6 +15,7 @@ import {
   editMessages,
   fuzzAmf0,
   fuzzChunkDecoder,
+  fuzzConnection,
   fuzzFlvTag,
   fuzzHandshake,
   fuzzSession,
@@ -55,11 +56,13 @@ const SHARES = {
   handshakeRandom: 0.05,
   handshakeMutated: 0.06,
   chunkRandom: 0.12,
-  chunkMutated: 0.25,
+  chunkMutated: 0.17,
   amfRandom: 0.08,
   amfMutated: 0.1,
   flvRandom: 0.04,
   flvMutated: 0.1,
+  connectionMutated: 0.04,
+  connectionEdited: 0.04,
   sessionMutated: 0.1,
   sessionEdited: 0.1,
 } as const;
@@ -189,6 +192,7 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
       fuzzHandshake(capture.subarray(0, HANDSHAKE_BYTES + 100), [1]);
       fuzzSession(capture, [capture.length]);
       fuzzSession(capture, [1]);
+      assert.deepEqual(fuzzConnection(capture, [1]), fuzzConnection(capture, [capture.length]));
     }
   });
 
@@ -217,6 +221,7 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
               break;
             case 'session':
               fuzzSession(bytes, split);
+              fuzzConnection(bytes, split);
               break;
             default:
               assert.fail(`unknown target in ${file}`);
@@ -318,6 +323,28 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
         sample();
       }),
       params('flvMutated'),
+    );
+  });
+
+  test(`server connection: mutated captures, publishes accepted or held (${runs('connectionMutated')} cases)`, () => {
+    fc.assert(
+      fc.property(fc.nat(), mutations(), sizes, fc.boolean(), (which, edits, split, accept) => {
+        fuzzConnection(mutate(CAPTURES[which % CAPTURES.length]!, edits, CHUNK_STREAMS, HANDSHAKE_BYTES), split, accept);
+        sample();
+      }),
+      params('connectionMutated'),
+    );
+  });
+
+  test(`server connection: hostile messages, validly chunked; unedited, the events do not depend on the split (${runs('connectionEdited')} cases)`, () => {
+    const reference = CAPTURES.map((_, i) => fuzzConnection(editMessages(i, []), [1 << 30]));
+    fc.assert(
+      fc.property(fc.nat(), fc.array(messageEdit, { minLength: 0, maxLength: 5 }), sizes, (which, edits, split) => {
+        const events = fuzzConnection(editMessages(which, edits), split);
+        if (edits.length === 0) assert.deepEqual(events, reference[which % reference.length]);
+        sample();
+      }),
+      params('connectionEdited'),
     );
   });
 

@@ -20,6 +20,7 @@ import { ChunkDecoder, DEFAULT_CHUNK_LIMITS, type ChunkDecoderLimits, type RawMe
 import { ChunkEncoder } from '../../src/rtmp/chunk-encoder.ts';
 import { decodeCommand, decodeData } from '../../src/rtmp/command.ts';
 import { decodeControl } from '../../src/rtmp/control.ts';
+import { ServerConnection, type ServerConnectionOptions } from '../../src/rtmp/server-connection.ts';
 import { digestOffset, findClientDigest, HANDSHAKE_SIZE, packetDigest, ServerHandshake } from '../../src/rtmp/handshake.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import { GopFeed } from '../../src/transcode/gop-feed.ts';
@@ -402,3 +403,78 @@ export function editMessages(capture: number, edits: readonly MessageEdit[]): Bu
   }
   return Buffer.concat(parts);
 }
+
+// ---------------------------------------------------------------------------
+// The pure server connection (handshake → chunks → commands → media), fed bytes directly.
+
+/** Errors a connection may report: protocol, AMF, media and the resolution limit. */
+const CONNECTION_ERRORS = ['ERR_RTMP_', 'ERR_AMF0_', 'ERR_MEDIA_', 'ERR_RESOLUTION_LIMIT'] as const;
+
+/**
+ * Feeds `input` to a ServerConnection in `sizes` pieces, accepting publishes
+ * at once (`accept`) or holding them, as authentication would. Invariants: an
+ * error event carries one of our typed errors, comes last, and nothing is read
+ * after it; handshake comes first, connect before publish, media only while a
+ * publish is accepted; what is sent stays within a small multiple of what was
+ * read. Returns a summary of the events (for oracles).
+ */
+export function fuzzConnection(input: Buffer, sizes: readonly number[], accept = true): string[] {
+  const conn = new ServerConnection(CONNECTION_OPTIONS);
+  const events: string[] = [];
+  let written = 0;
+  let failed = false;
+  let live = false;
+  let connected = false;
+  for (const piece of pieces(input, sizes)) {
+    let result = conn.push(piece, 0);
+    for (;;) {
+      if (failed) {
+        assert.deepEqual([result.out.length, result.events.length], [0, 0], 'nothing after an error');
+        break;
+      }
+      for (const bytes of result.out) written += bytes.length;
+      for (const e of result.events) {
+        assert.ok(!failed, 'an error is the last event');
+        switch (e.type) {
+          case 'handshake':
+            assert.equal(events.length, 0, 'handshake first');
+            break;
+          case 'connect':
+            connected = true;
+            break;
+          case 'publish':
+            assert.ok(connected && !live, 'publish after connect, not while publishing');
+            if (accept) {
+              for (const bytes of conn.accept('k')) written += bytes.length;
+              live = true;
+            }
+            break;
+          case 'media':
+            assert.ok(live, 'media only while a publish is accepted');
+            break;
+          case 'unpublish':
+            assert.equal(e.live, live);
+            live = false;
+            break;
+          case 'error':
+            expectTyped(e.error, CONNECTION_ERRORS, 'ServerConnection.push');
+            failed = true;
+            break;
+        }
+        events.push(e.type === 'media' ? `media ${e.message.typeId} ${e.message.timestamp} ${e.message.payload.length}` : e.type === 'error' ? `error ${(e.error as { code: string }).code}` : e.type);
+      }
+      if (!result.paused) break;
+      result = conn.push(Buffer.alloc(0), 0);
+    }
+  }
+  assert.ok(written <= HANDSHAKE_BYTES + 4 * input.length + 4096, `wrote ${written} bytes for ${input.length} read`);
+  return events;
+}
+
+const CONNECTION_OPTIONS: ServerConnectionOptions = {
+  app: SESSION_OPTIONS.app,
+  chunkSize: SESSION_OPTIONS.chunkSize,
+  windowAckSize: SESSION_OPTIONS.windowAckSize,
+  decoderLimits: SESSION_OPTIONS.decoderLimits,
+  maxResolution: SESSION_OPTIONS.maxResolution,
+};
