@@ -186,13 +186,13 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #onEvent(event: ConnectionEvent): void {
     switch (event.type) {
       case 'media':
-        this.#entry!.record(event.message, this.#now);
-        if (event.message.video !== undefined) {
-          const { codecString, width, height } = event.message.video;
+        this.#entry!.record(event, this.#now);
+        if (event.info?.video !== undefined) {
+          const { codecString, width, height } = event.info.video;
           this.#log.info({ key: this.#entry!.key, codec: codecString, width, height }, 'video configured');
         }
         try {
-          this.#sink!.push(event.message);
+          this.#sink!.push(event);
         } catch (err) {
           // A failing consumer must not take the publisher down.
           this.#log.error({ err }, 'stream sink failed');

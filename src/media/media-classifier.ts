@@ -2,7 +2,7 @@ import { MediaUnsupportedError, ResolutionLimitError } from '../errors.ts';
 import { parseAudioSpecificConfig } from './aac.ts';
 import { parseAvcDecoderConfig } from './avc.ts';
 import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
-import type { MediaMessage, StreamMetadata } from './media-message.ts';
+import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
 
 /**
  * Classifies one publishing stream's audio, video and metadata messages, once,
@@ -39,12 +39,10 @@ export class MediaClassifier {
     if (tag.packet === 'sequence-start') {
       const video = parseAvcDecoderConfig(tag.payload);
       this.checkResolution(video.width, video.height, 'sequence header');
-      const out = message(9, timestamp, payload, false, true, false, tag.codec);
-      out.video = video;
-      return out;
+      return message(9, timestamp, payload, false, true, false, { codec: tag.codec, video });
     }
     const coded = tag.packet === 'coded-frames';
-    return message(9, timestamp, payload, coded && tag.frameType === 'key', false, coded, tag.codec);
+    return message(9, timestamp, payload, coded && tag.frameType === 'key', false, coded, { codec: tag.codec });
   }
 
   /** An audio message body (FLV spec E.4.2.1; Enhanced RTMP v2). */
@@ -59,11 +57,9 @@ export class MediaClassifier {
     }
     this.#audioCodec = tag.codec;
     if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
-      const out = message(8, timestamp, payload, false, true, false, tag.codec);
-      out.audio = parseAudioSpecificConfig(tag.payload);
-      return out;
+      return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio: parseAudioSpecificConfig(tag.payload) });
     }
-    return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', tag.codec);
+    return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', { codec: tag.codec });
   }
 
   /** onMetaData (its first value, an object): numbers, strings and booleans are kept. */
@@ -75,9 +71,7 @@ export class MediaClassifier {
     const frozen: StreamMetadata = Object.freeze(meta);
     const { width, height } = frozen;
     if (typeof width === 'number' && typeof height === 'number') this.checkResolution(width, height, 'metadata');
-    const out = message(18, timestamp, payload, false, true, false, undefined);
-    out.metadata = frozen;
-    return out;
+    return message(18, timestamp, payload, false, true, false, { codec: undefined, metadata: frozen });
   }
 
   /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */
@@ -108,7 +102,7 @@ function message(
   keyframe: boolean,
   config: boolean,
   frame: boolean,
-  codec: string | undefined,
+  info: MediaInfo | undefined,
 ): MediaMessage {
-  return { typeId, timestamp, payload, keyframe, config, frame, codec, video: undefined, audio: undefined, metadata: undefined };
+  return { type: 'media', typeId, timestamp, payload, keyframe, config, frame, info };
 }

@@ -58,11 +58,8 @@ export interface PublishEvent {
   publishType: AmfValue | undefined;
 }
 
-/** An audio, video or metadata message of the accepted stream, classified once. */
-export interface MediaEvent {
-  type: 'media';
-  message: MediaMessage;
-}
+/** An audio, video or metadata message of the accepted stream, classified once: the message is the event. */
+export type MediaEvent = MediaMessage;
 
 /** deleteStream / closeStream ended a publish (`live`) or withdrew a pending request. */
 export interface UnpublishEvent {
@@ -418,13 +415,12 @@ export class ServerConnection {
     const data = decodeData(typeId, payload);
     const values = data.values[0];
     if (data.name !== 'onMetaData' || values === undefined || !isObject(values)) return;
-    this.#result.events.push({ type: 'media', message: this.#media.metadata(timestamp, payload, values) });
+    this.#result.events.push(this.#media.metadata(timestamp, payload, values));
   }
 
   #onMedia(typeId: 8 | 9, timestamp: number, payload: Buffer, streamId: number): void {
     if (this.#publish !== Publish.Live || streamId !== this.#publishStreamId || payload.length === 0) return;
-    const message = typeId === MessageType.Video ? this.#media.video(timestamp, payload) : this.#media.audio(timestamp, payload);
-    this.#result.events.push({ type: 'media', message });
+    this.#result.events.push(typeId === MessageType.Video ? this.#media.video(timestamp, payload) : this.#media.audio(timestamp, payload));
   }
 
   /** Aggregate messages carry FLV tags back to back (RTMP spec 7.1.6). */

@@ -76,24 +76,27 @@ export class StreamEntry {
 
   /** Counts one classified media message at `now` (ms): frames, codecs, configuration, metadata. */
   record(message: MediaMessage, now: number): void {
+    const info = message.info;
     if (message.typeId === 18) {
-      if (message.metadata !== undefined) this.metadata = message.metadata;
+      if (info?.metadata !== undefined) this.metadata = info.metadata;
       return;
     }
     this.lastMediaAt = now;
     this.lastTimestamp = message.timestamp;
     this.mediaBytes += message.payload.length;
     if (message.typeId === 9) {
-      if (message.codec !== undefined) this.videoCodec = message.codec;
-      if (message.video !== undefined) this.video = message.video;
       if (message.frame) {
         this.videoFrames++;
         if (message.keyframe) this.keyFrames++;
       }
+      if (info === undefined) return;
+      if (info.codec !== undefined) this.videoCodec = info.codec;
+      if (info.video !== undefined) this.video = info.video;
     } else {
-      if (message.codec !== undefined) this.audioCodec = message.codec;
-      if (message.audio !== undefined) this.audio = message.audio;
       if (message.frame) this.audioFrames++;
+      if (info === undefined) return;
+      if (info.codec !== undefined) this.audioCodec = info.codec;
+      if (info.audio !== undefined) this.audio = info.audio;
     }
   }
 

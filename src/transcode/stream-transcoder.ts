@@ -141,9 +141,10 @@ export class StreamTranscoder {
   #metadata: StreamMetadata = {};
 
   #remember(message: MediaMessage): void {
-    if (message.video !== undefined) this.#video = message.video;
-    if (message.audio !== undefined) this.#audio = message.audio;
-    if (message.metadata !== undefined) this.#metadata = message.metadata;
+    const info = message.info;
+    if (info?.video !== undefined) this.#video = info.video;
+    if (info?.audio !== undefined) this.#audio = info.audio;
+    if (info?.metadata !== undefined) this.#metadata = info.metadata;
   }
 
   async #prepare(): Promise<void> {

@@ -461,7 +461,7 @@ export function fuzzConnection(input: Buffer, sizes: readonly number[], accept =
             failed = true;
             break;
         }
-        events.push(e.type === 'media' ? `media ${e.message.typeId} ${e.message.timestamp} ${e.message.payload.length}` : e.type === 'error' ? `error ${(e.error as { code: string }).code}` : e.type);
+        events.push(e.type === 'media' ? `media ${e.typeId} ${e.timestamp} ${e.payload.length}` : e.type === 'error' ? `error ${(e.error as { code: string }).code}` : e.type);
       }
       if (!result.paused) break;
       result = conn.push(Buffer.alloc(0), 0);

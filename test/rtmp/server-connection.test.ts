@@ -12,8 +12,8 @@ const HANDSHAKE = clientHandshake();
 function summary(e: ConnectionEvent): string {
   switch (e.type) {
     case 'media': {
-      const m = e.message;
-      return `media ${m.typeId} @${m.timestamp} ${m.keyframe ? 'K' : '-'}${m.config ? 'C' : '-'}${m.frame ? 'F' : '-'} ${m.payload.length}${m.video ? ` ${m.video.width}x${m.video.height}` : ''}${m.audio ? ` ${m.audio.sampleRate}Hz` : ''}`;
+      const m = e;
+      return `media ${m.typeId} @${m.timestamp} ${m.keyframe ? 'K' : '-'}${m.config ? 'C' : '-'}${m.frame ? 'F' : '-'} ${m.payload.length}${m.info?.video ? ` ${m.info.video.width}x${m.info.video.height}` : ''}${m.info?.audio ? ` ${m.info.audio.sampleRate}Hz` : ''}`;
     }
     case 'publish':
       return `publish ${e.streamId} ${String(e.name)}`;
