@@ -3,72 +3,15 @@ import { AppRejectedError, BitrateLimitError, HandshakeTimeoutError, IdleTimeout
 import type { Logger } from '../log.ts';
 import type { StreamSink } from '../media/stream-sink.ts';
 import { mergeQueries } from '../rtmp/connect-params.ts';
-import type { ChunkDecoderLimits } from '../rtmp/chunk-decoder.ts';
 import { ServerConnection, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
-import type { Publication, PublishRequest, RefusalReason, StreamEntry } from '../streams/registry.ts';
+import type { StreamEntry } from '../streams/registry.ts';
 import { parseStreamName, type StreamName } from '../streams/stream-key.ts';
+import { SYSTEM_CLOCK, type Clock, type Timer } from '../util/clock.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { refusalFor } from './refusal.ts';
+import type { SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
-/** Session settings, from the `rtmp` and `limits` config sections. */
-export interface SessionOptions {
-  app: string;
-  chunkSize: number;
-  windowAckSize: number;
-  handshakeTimeoutMs: number;
-  idleTimeoutMs: number;
-  decoderLimits: ChunkDecoderLimits;
-  /** Sustained input bitrate limit, bits per second. */
-  maxBitrateBps: number;
-  /** Window over which the bitrate must stay above the limit before we disconnect. */
-  bitrateWindowMs: number;
-  /** Largest source, as lines of the short side (1080 for "1080p"). */
-  maxResolution: number;
-}
-
-/** The part of the stream registry a session needs. */
-export interface SessionRegistry {
-  publish(request: PublishRequest): Publication;
-  unpublish(entry: StreamEntry, reason: 'unpublished' | 'refused' | 'disconnected'): void;
-  refuse(reason: RefusalReason, detail: { key?: string; peer: string; message: string }): void;
-  totalBytesIn: number;
-  totalBytesOut: number;
-}
-
-/** One publish to authenticate: what a SessionAuthorizer is told. */
-export interface PublishAttempt {
-  app: string;
-  /** The stream key, without its query. */
-  key: string;
-  /** Query parameters of connect's tcUrl and app, overridden by those of the publish name. */
-  query: Readonly<Record<string, string>>;
-  /** The publisher's IP address, as the socket reports it. */
-  clientAddress: string;
-}
-
-/**
- * Publish authentication (auth.enabled; a PublishAuthorizer fits): resolves
- * when the publish may go ahead, rejects with a typed error (mapped to an
- * onStatus by refusal.ts, its message sent as the description) when not.
- */
-export interface SessionAuthorizer {
-  authorize(attempt: PublishAttempt): Promise<void>;
-}
-
-/** A timer as a session uses it (a NodeJS.Timeout fits). */
-export interface SessionTimer {
-  refresh(): unknown;
-  unref(): unknown;
-}
-
-/** The clock and timers a session runs on (tests inject fakes). */
-export interface SessionClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): SessionTimer;
-  clearTimeout(timer: SessionTimer | undefined): void;
-}
-
-const SYSTEM_CLOCK: SessionClock = { now: Date.now, setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout | undefined) };
+export type { PublishAttempt, SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
 /** Events of one session. */
 export interface SessionEvents extends Record<string, unknown[]> {
@@ -95,14 +38,14 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly #registry: SessionRegistry;
   readonly #log: Logger;
   readonly #authorizer: SessionAuthorizer | undefined;
-  readonly #clock: SessionClock;
+  readonly #clock: Clock;
   readonly #conn: ServerConnection;
   #closed = false;
   #handshaken = false;
   /** The handshake timeout, then the idle timeout (refreshed by each whole message). */
-  #timer: SessionTimer;
+  #timer: Timer;
   /** Armed from the handshake's end, and again after each unpublish, until a publish: a peer that never publishes is cut. */
-  #publishDeadline: SessionTimer | undefined;
+  #publishDeadline: Timer | undefined;
   #app = '';
   #tcUrl: string | undefined;
   #connectQuery: Readonly<Record<string, string>> = {};
@@ -118,7 +61,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   /** The clock when the current socket read arrived: one clock read per read, not per message. */
   #now = 0;
 
-  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger, authorizer?: SessionAuthorizer, clock: SessionClock = SYSTEM_CLOCK) {
+  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger, authorizer?: SessionAuthorizer, clock: Clock = SYSTEM_CLOCK) {
     super((err, event) => this.#log.error({ err, event }, 'session listener failed'));
     this.id = id;
     this.#socket = socket;

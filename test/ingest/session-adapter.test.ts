@@ -4,19 +4,20 @@ import { createLogger } from '../../src/log.ts';
 import type { MediaMessage } from '../../src/media/media-message.ts';
 import type { SinkEndReason } from '../../src/media/stream-sink.ts';
 import { encodeAmf0 } from '../../src/rtmp/amf0.ts';
-import { RtmpSession, type SessionClock, type SessionOptions, type SessionTimer } from '../../src/ingest/session.ts';
+import { RtmpSession, type SessionOptions } from '../../src/ingest/session.ts';
+import type { Clock, Timer } from '../../src/util/clock.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import { MemorySocket } from '../support/memory-socket.ts';
 import { AVC_SEQUENCE_HEADER, avcFrame, ClientBytes, clientHandshake, serverMessages } from '../support/rtmp-bytes.ts';
 
 /** Timers on a hand-moved clock. */
-class FakeClock implements SessionClock {
+class FakeClock implements Clock {
   #now = 1_000_000;
   #timers: { at: number; ms: number; fn: () => void; live: boolean }[] = [];
   now(): number {
     return this.#now;
   }
-  setTimeout(fn: () => void, ms: number): SessionTimer {
+  setTimeout(fn: () => void, ms: number): Timer {
     const timer = { at: this.#now + ms, ms, fn, live: true };
     this.#timers.push(timer);
     const now = () => this.#now;
@@ -29,7 +30,7 @@ class FakeClock implements SessionClock {
       ...{ timer },
     };
   }
-  clearTimeout(handle: SessionTimer | undefined): void {
+  clearTimeout(handle: Timer | undefined): void {
     const timer = (handle as { timer?: { live: boolean } } | undefined)?.timer;
     if (timer !== undefined) timer.live = false;
   }
