@@ -1,14 +1,24 @@
 import { AppRejectedError, CommandError, ProtocolError } from '../errors.ts';
 import { MediaClassifier } from '../media/media-classifier.ts';
 import type { MediaMessage } from '../media/media-message.ts';
-import type { AmfObject, AmfValue } from './amf0.ts';
 import { ChunkDecoder, type ChunkDecoderLimits, type RawMessage } from './chunk-decoder.ts';
 import { ChunkEncoder } from './chunk-encoder.ts';
-import { command, decodeCommand, decodeData, onStatus, type Command, type StatusInfo } from './command.ts';
+import { decodeCommand, decodeData, onStatus, type Command, type StatusInfo } from './command.ts';
 import { mergeQueries, normaliseApp, queryOf } from './connect-params.ts';
 import { ServerHandshake } from './handshake.ts';
 import { MessageType, UserControlEvent } from './message-types.ts';
 import { decodeAcknowledgement, encodeAcknowledgement } from './messages/acknowledgement.ts';
+import { decodeConnect, encodeConnectRejected, encodeConnectResult, isObject } from './messages/connect.ts';
+import {
+  decodePublish,
+  encodeOnFCPublish,
+  encodeOnFCUnpublish,
+  encodePlayFailed,
+  encodePublishStart,
+  encodeUnpublishSuccess,
+  type PublishCommand,
+} from './messages/publish.ts';
+import { encodeResult, encodeUnknownCommand } from './messages/result.ts';
 import { encodeSetChunkSize } from './messages/set-chunk-size.ts';
 import { decodeSetPeerBandwidth, encodeSetPeerBandwidth } from './messages/set-peer-bandwidth.ts';
 import { decodeUserControl, encodeUserControl } from './messages/user-control.ts';
@@ -49,13 +59,8 @@ export interface ConnectEvent {
  * `accept()`, or a refusal and close; or it resumes with the request pending
  * (media is dropped until `accept()`).
  */
-export interface PublishEvent {
+export interface PublishEvent extends PublishCommand {
   type: 'publish';
-  streamId: number;
-  /** The publishing name as sent (not validated here). */
-  name: AmfValue | undefined;
-  /** The publishing type ('live', 'record', …) as sent. */
-  publishType: AmfValue | undefined;
 }
 
 /** An audio, video or metadata message of the accepted stream, classified once: the message is the event. */
@@ -202,12 +207,7 @@ export class ServerConnection {
     this.#key = key;
     return [
       this.#encode(encodeUserControl(UserControlEvent.StreamBegin, this.#publishStreamId)),
-      this.#encode(onStatus(this.#publishStreamId, {
-        level: 'status',
-        code: 'NetStream.Publish.Start',
-        description: `${key} is now published`,
-        details: key,
-      })),
+      this.#encode(encodePublishStart(this.#publishStreamId, key)),
     ];
   }
 
@@ -292,16 +292,11 @@ export class ServerConnection {
     }
     switch (cmd.name) {
       case 'releaseStream':
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
+        this.#send(encodeResult(cmd.transactionId, undefined));
         return false;
       case 'FCPublish':
-        this.#send(command('onFCPublish', 0, null, [{
-          level: 'status',
-          code: 'NetStream.Publish.Start',
-          // Not String(): a decoded AMF object has a null prototype and would throw.
-          description: `FCPublish to ${typeof cmd.args[0] === 'string' ? cmd.args[0].slice(0, 180) : typeof cmd.args[0]}`,
-        }]));
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
+        this.#send(encodeOnFCPublish(cmd.args[0]));
+        this.#send(encodeResult(cmd.transactionId, undefined));
         return false;
       case 'createStream': {
         if (this.#streams.size >= MAX_MESSAGE_STREAMS) {
@@ -309,25 +304,22 @@ export class ServerConnection {
         }
         const id = this.#nextStreamId++;
         this.#streams.add(id);
-        this.#send(command('_result', cmd.transactionId, null, [id]));
+        this.#send(encodeResult(cmd.transactionId, id));
         return false;
       }
-      case 'publish':
+      case 'publish': {
         if (!this.#streams.has(streamId)) {
           throw new CommandError(`publish on message stream ${streamId}, which createStream did not return`);
         }
         if (this.#publish !== Publish.None) throw new CommandError('publish while already publishing');
         this.#publish = Publish.Pending;
         this.#publishStreamId = streamId;
-        this.#result.events.push({ type: 'publish', streamId, name: cmd.args[0], publishType: cmd.args[1] });
+        this.#result.events.push({ type: 'publish', ...decodePublish(cmd, streamId) });
         return true;
+      }
       case 'FCUnpublish':
-        this.#send(command('onFCUnpublish', 0, null, [{
-          level: 'status',
-          code: 'NetStream.Unpublish.Success',
-          description: 'FCUnpublish',
-        }]));
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
+        this.#send(encodeOnFCUnpublish());
+        this.#send(encodeResult(cmd.transactionId, undefined));
         return false;
       case 'deleteStream':
       case 'closeStream':
@@ -335,12 +327,7 @@ export class ServerConnection {
         return false;
       case 'play':
       case 'play2':
-        this.#send(onStatus(streamId, {
-          level: 'error',
-          code: 'NetStream.Play.Failed',
-          description: 'this server does not play streams over RTMP; use the HLS or DASH outputs',
-          status: 404,
-        }));
+        this.#send(encodePlayFailed(streamId));
         return false;
       case '_result':
       case '_error':
@@ -350,49 +337,32 @@ export class ServerConnection {
       case 'setDataFrame':
         return false;
       default:
-        if (cmd.transactionId !== 0) {
-          this.#send(command('_error', cmd.transactionId, null, [{
-            level: 'error',
-            code: 'NetConnection.Call.Failed',
-            description: `unknown command '${cmd.name.slice(0, 64)}'`,
-          }]));
-        }
+        if (cmd.transactionId !== 0) this.#send(encodeUnknownCommand(cmd.transactionId, cmd.name));
         return false;
     }
   }
 
   #onConnect(cmd: Command): void {
     if (this.#phase !== Phase.Connecting) throw new CommandError('connect sent twice');
-    const obj = isObject(cmd.commandObject) ? cmd.commandObject : {};
-    const app = normaliseApp(obj['app']);
+    const connect = decodeConnect(cmd);
+    const app = normaliseApp(connect.app);
     const served = this.#options.app;
     if (app !== served) {
       const shown = typeof app === 'string' ? `'${app.slice(0, 64)}'` : 'none';
-      this.#send(command('_error', cmd.transactionId, null, [{
-        level: 'error',
-        code: 'NetConnection.Connect.Rejected',
-        description: `application ${shown} is not served here; publish to rtmp://<host>/${served}/<stream_key>`,
-        status: 404,
-      }]));
+      this.#send(encodeConnectRejected(cmd.transactionId, `application ${shown} is not served here; publish to rtmp://<host>/${served}/<stream_key>`));
       throw new AppRejectedError(`connect to application ${shown} refused`);
     }
-    const rawTcUrl = obj['tcUrl'];
+    const rawTcUrl = connect.tcUrl;
     const tcUrl = typeof rawTcUrl === 'string' && /^rtmps?:\/\//i.test(rawTcUrl) && rawTcUrl.length < 512
       ? rawTcUrl.split('?')[0]!.replace(/\/+$/, '')
       : undefined;
-    const encoding = typeof obj['objectEncoding'] === 'number' ? obj['objectEncoding'] : 0;
     this.#phase = Phase.Connected;
     this.#send(encodeWindowAckSize(this.#options.windowAckSize));
     this.#send(encodeSetPeerBandwidth(this.#options.windowAckSize, 2));
     this.#send(encodeSetChunkSize(this.#options.chunkSize));
     this.#encoder.setChunkSize(this.#options.chunkSize);
-    this.#send(command('_result', cmd.transactionId, { fmsVer: 'FMS/3,5,7,7009', capabilities: 31, mode: 1 }, [{
-      level: 'status',
-      code: 'NetConnection.Connect.Success',
-      description: 'Connection succeeded.',
-      objectEncoding: encoding,
-    }]));
-    this.#result.events.push({ type: 'connect', app, tcUrl, query: mergeQueries(queryOf(rawTcUrl), queryOf(obj['app'])) });
+    this.#send(encodeConnectResult(cmd.transactionId, connect.objectEncoding));
+    this.#result.events.push({ type: 'connect', app, tcUrl, query: mergeQueries(queryOf(rawTcUrl), queryOf(connect.app)) });
   }
 
   #unpublish(): void {
@@ -400,13 +370,7 @@ export class ServerConnection {
     if (was === Publish.None) return;
     this.#publish = Publish.None;
     this.#result.events.push({ type: 'unpublish', live: was === Publish.Live });
-    if (was === Publish.Live) {
-      this.#send(onStatus(this.#publishStreamId, {
-        level: 'status',
-        code: 'NetStream.Unpublish.Success',
-        description: `${this.#key} is now unpublished`,
-      }));
-    }
+    if (was === Publish.Live) this.#send(encodeUnpublishSuccess(this.#publishStreamId, `${this.#key} is now unpublished`));
   }
 
   /** onMetaData of the published stream (RTMP spec 7.1.2; `@setDataFrame` unwrapped). */
@@ -441,8 +405,4 @@ export class ServerConnection {
       offset += 11 + size + 4;
     }
   }
-}
-
-function isObject(value: AmfValue): value is AmfObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ChunkDecoder } from '../../src/rtmp/chunk-decoder.ts';
 import { encodeChunks } from '../../src/rtmp/chunk-encoder.ts';
+import { encodeAmf0 } from '../../src/rtmp/amf0.ts';
+import { decodeCommand } from '../../src/rtmp/command.ts';
 import { decodeControl } from '../../src/rtmp/control.ts';
+import { decodeConnect, encodeConnectRejected, encodeConnectResult } from '../../src/rtmp/messages/connect.ts';
+import { decodePublish, encodeOnFCPublish, encodePublishStart } from '../../src/rtmp/messages/publish.ts';
 import { decodeAbort, encodeAbort } from '../../src/rtmp/messages/abort.ts';
 import { decodeAcknowledgement, encodeAcknowledgement } from '../../src/rtmp/messages/acknowledgement.ts';
 import { decodeSetChunkSize, encodeSetChunkSize } from '../../src/rtmp/messages/set-chunk-size.ts';
@@ -43,5 +47,27 @@ describe('RTMP control messages', () => {
     const decoder = new ChunkDecoder();
     decoder.push(encodeChunks(encodeSetChunkSize(4096), 128));
     assert.equal(decoder.chunkSize, 4096);
+  });
+});
+
+describe('RTMP command messages', () => {
+  test('connect: decoded once into what the server reads; answered as FMS does', () => {
+    const cmd = decodeCommand(20, encodeAmf0('connect', 1, { app: 'live?token=x', tcUrl: 'rtmp://h/live', objectEncoding: 3 }));
+    assert.deepEqual(decodeConnect(cmd), { transactionId: 1, app: 'live?token=x', tcUrl: 'rtmp://h/live', objectEncoding: 3 });
+    assert.deepEqual(decodeConnect(decodeCommand(20, encodeAmf0('connect', 1, 'not an object'))), { transactionId: 1, app: undefined, tcUrl: undefined, objectEncoding: 0 });
+    const result = decodeCommand(20, encodeConnectResult(1, 3).payload);
+    assert.deepEqual([result.name, result.transactionId, { ...(result.args[0] as object) }], ['_result', 1, { level: 'status', code: 'NetConnection.Connect.Success', description: 'Connection succeeded.', objectEncoding: 3 }]);
+    const rejected = decodeCommand(20, encodeConnectRejected(1, 'no').payload);
+    assert.deepEqual({ ...(rejected.args[0] as object) }, { level: 'error', code: 'NetConnection.Connect.Rejected', description: 'no', status: 404 });
+  });
+
+  test('publish: name and type as sent; Publish.Start on its stream, on the status chunk stream', () => {
+    assert.deepEqual(decodePublish(decodeCommand(20, encodeAmf0('publish', 0, null, 'cam?k=1', 'live')), 1), { streamId: 1, name: 'cam?k=1', publishType: 'live' });
+    const start = encodePublishStart(1, 'cam');
+    assert.deepEqual([start.streamId, start.csid], [1, 5]);
+    assert.deepEqual({ ...(decodeCommand(20, start.payload).args[0] as object) }, { level: 'status', code: 'NetStream.Publish.Start', description: 'cam is now published', details: 'cam' });
+    // A null-prototype AMF object as the FCPublish name must not throw (String() would).
+    const fc = decodeCommand(20, encodeOnFCPublish(Object.create(null)).payload);
+    assert.equal((fc.args[0] as { description: string }).description, 'FCPublish to object');
   });
 });
