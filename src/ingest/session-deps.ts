@@ -1,3 +1,4 @@
+import type { SinkEndReason } from '../media/stream-sink.ts';
 import type { ChunkDecoderLimits } from '../rtmp/chunk-decoder.ts';
 import type { Publication, PublishRequest, RefusalReason, StreamEntry } from '../streams/registry.ts';
 
@@ -20,7 +21,7 @@ export interface SessionOptions {
 /** The part of the stream registry a session needs. */
 export interface SessionRegistry {
   publish(request: PublishRequest): Publication;
-  unpublish(entry: StreamEntry, reason: 'unpublished' | 'refused' | 'disconnected'): void;
+  unpublish(entry: StreamEntry, reason: SinkEndReason): void;
   refuse(reason: RefusalReason, detail: { key?: string; peer: string; message: string }): void;
   totalBytesIn: number;
   totalBytesOut: number;

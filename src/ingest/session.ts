@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { AppRejectedError, BitrateLimitError, HandshakeTimeoutError, IdleTimeoutError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { StreamSink } from '../media/stream-sink.ts';
+import type { SinkEndReason, StreamSink } from '../media/stream-sink.ts';
 import { mergeQueries } from '../rtmp/connect-params.ts';
 import { ServerConnection, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
 import type { StreamEntry } from '../streams/registry.ts';
@@ -230,7 +230,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     for (const bytes of this.#conn.accept(name.key)) this.#write(bytes);
   }
 
-  #unpublish(reason: 'unpublished' | 'refused' | 'disconnected'): void {
+  #unpublish(reason: SinkEndReason): void {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
@@ -258,7 +258,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   }
 
   /** Stops reading, lets queued replies drain, then destroys the socket. */
-  #closeSoon(graceMs: number, reason: 'refused' | 'disconnected'): void {
+  #closeSoon(graceMs: number, reason: SinkEndReason): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#clock.clearTimeout(this.#timer);

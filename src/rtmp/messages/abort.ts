@@ -7,6 +7,7 @@ export function decodeAbort(payload: Buffer): number {
   return readU32(payload, 'Abort');
 }
 
+/** Abort Message for chunk stream `csid`. */
 export function encodeAbort(csid: number): OutgoingMessage {
   return controlMessage(MessageType.Abort, u32(csid));
 }

@@ -7,6 +7,7 @@ export function decodeAcknowledgement(payload: Buffer): number {
   return readU32(payload, 'Acknowledgement');
 }
 
+/** Acknowledgement of `sequence` bytes. */
 export function encodeAcknowledgement(sequence: number): OutgoingMessage {
   return controlMessage(MessageType.Acknowledgement, u32(sequence));
 }

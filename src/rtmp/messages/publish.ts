@@ -11,6 +11,7 @@ export interface PublishCommand {
   publishType: AmfValue | undefined;
 }
 
+/** Reads a publish command that came on message stream `streamId`. */
 export function decodePublish(cmd: Command, streamId: number): PublishCommand {
   return { streamId, name: cmd.args[0], publishType: cmd.args[1] };
 }

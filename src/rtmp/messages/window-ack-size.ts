@@ -7,6 +7,7 @@ export function decodeWindowAckSize(payload: Buffer): number {
   return readU32(payload, 'Window Acknowledgement Size');
 }
 
+/** Window Acknowledgement Size of `size` bytes. */
 export function encodeWindowAckSize(size: number): OutgoingMessage {
   return controlMessage(MessageType.WindowAcknowledgementSize, u32(size));
 }
