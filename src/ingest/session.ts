@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { AppRejectedError, BitrateLimitError, HandshakeTimeoutError, IdleTimeoutError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { MediaMessage } from '../media/media-message.ts';
 import type { SinkEndReason, StreamSink } from '../media/stream-sink.ts';
 import { mergeQueries } from '../rtmp/connect-params.ts';
 import { ServerConnection, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
@@ -71,7 +72,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     this.#clock = clock;
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.#log = log.child({ session: id, peer: this.peer });
-    this.#conn = new ServerConnection(options);
+    this.#conn = new ServerConnection(options, (message) => this.#onMedia(message));
     socket.setNoDelay(true);
     this.#timer = clock.setTimeout(() => this.#fail(new HandshakeTimeoutError(`RTMP handshake not completed within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
     socket.on('data', (data: Buffer) => this.#onData(data));
@@ -126,20 +127,21 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     return true;
   }
 
+  /** The hot path, called by the connection during push: one classified message into the stream's figures and on to its sink (which does not throw). */
+  #onMedia(message: MediaMessage): void {
+    const entry = this.#entry!;
+    entry.record(message, this.#now);
+    if (message.info?.video !== undefined) {
+      const { codecString, width, height } = message.info.video;
+      this.#log.info({ key: entry.key, codec: codecString, width, height }, 'video configured');
+    }
+    this.#sink!.push(message);
+  }
+
   #onEvent(event: ConnectionEvent): void {
     switch (event.type) {
       case 'media':
-        this.#entry!.record(event, this.#now);
-        if (event.info?.video !== undefined) {
-          const { codecString, width, height } = event.info.video;
-          this.#log.info({ key: this.#entry!.key, codec: codecString, width, height }, 'video configured');
-        }
-        try {
-          this.#sink!.push(event);
-        } catch (err) {
-          // A failing consumer must not take the publisher down.
-          this.#log.error({ err }, 'stream sink failed');
-        }
+        this.#onMedia(event);
         return;
       case 'handshake': {
         this.#handshaken = true;

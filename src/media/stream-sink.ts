@@ -5,7 +5,8 @@ export type SinkEndReason = 'unpublished' | 'refused' | 'disconnected';
 
 /**
  * Where one published stream's media goes (the transcoder): opened once at
- * publish, fed every media message in order, ended once.
+ * publish, fed every media message in order, ended once. It must not throw:
+ * the publisher's hot path calls it without a guard.
  */
 export interface StreamSink {
   push(message: MediaMessage): void;

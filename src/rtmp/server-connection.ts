@@ -137,9 +137,16 @@ export class ServerConnection {
   #queue: RawMessage[] = [];
   #next = 0;
   #result: PushResult = { out: [], events: [], messages: 0, paused: false };
+  readonly #mediaHandler: ((message: MediaMessage) => void) | undefined;
 
-  constructor(options: ServerConnectionOptions) {
+  /**
+   * `onMedia`, when given, takes every media message as it is classified,
+   * during push, instead of `events` (the hot path: no event list per message).
+   * Order is kept: an event that changes what media means (publish) pauses the push.
+   */
+  constructor(options: ServerConnectionOptions, onMedia?: (message: MediaMessage) => void) {
     this.#options = options;
+    this.#mediaHandler = onMedia;
     this.#handshake = new ServerHandshake(() => this.#now);
     this.#decoder = new ChunkDecoder(options.decoderLimits);
     this.#media = new MediaClassifier(options.maxResolution);
@@ -177,13 +184,16 @@ export class ServerConnection {
         }
       }
       const queue = this.#queue;
-      while (this.#next < queue.length) {
-        if (this.#handle(queue[this.#next++]!)) {
-          result.paused = this.#next < queue.length;
-          break;
-        }
+      const end = queue.length;
+      let next = this.#next;
+      while (next < end) {
+        const pause = this.#handle(queue[next++]!);
+        if (pause) break;
       }
-      if (this.#next === queue.length && queue.length > 0) {
+      if (next < end) {
+        this.#next = next;
+        result.paused = true;
+      } else if (end > 0) {
         this.#queue = [];
         this.#next = 0;
       }
@@ -379,12 +389,17 @@ export class ServerConnection {
     const data = decodeData(typeId, payload);
     const values = data.values[0];
     if (data.name !== 'onMetaData' || values === undefined || !isObject(values)) return;
-    this.#result.events.push(this.#media.metadata(timestamp, payload, values));
+    this.#emit(this.#media.metadata(timestamp, payload, values));
   }
 
   #onMedia(typeId: 8 | 9, timestamp: number, payload: Buffer, streamId: number): void {
     if (this.#publish !== Publish.Live || streamId !== this.#publishStreamId || payload.length === 0) return;
-    this.#result.events.push(typeId === MessageType.Video ? this.#media.video(timestamp, payload) : this.#media.audio(timestamp, payload));
+    this.#emit(typeId === MessageType.Video ? this.#media.video(timestamp, payload) : this.#media.audio(timestamp, payload));
+  }
+
+  #emit(message: MediaMessage): void {
+    if (this.#mediaHandler === undefined) this.#result.events.push(message);
+    else this.#mediaHandler(message);
   }
 
   /** Aggregate messages carry FLV tags back to back (RTMP spec 7.1.6). */

@@ -140,7 +140,18 @@ export class TranscodeManager implements StreamSinkFactory {
     }
     const transcoder = new StreamTranscoder(entry, this.root, this.#settings, this.#log);
     this.#live.set(entry.key, transcoder);
-    return { push: (message) => transcoder.onMedia(message), end: () => this.#end(entry, transcoder) };
+    const log = this.#log;
+    return {
+      push(message) {
+        try {
+          transcoder.onMedia(message);
+        } catch (err) {
+          // A transcoder bug must not take the publisher down.
+          log.error({ err, key: entry.key }, 'transcoder failed to take a media message');
+        }
+      },
+      end: () => this.#end(entry, transcoder),
+    };
   }
 
   /** At unpublish: ffmpeg finishes, the output lingers, then goes. */

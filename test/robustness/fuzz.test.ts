@@ -193,6 +193,7 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
       fuzzSession(capture, [capture.length]);
       fuzzSession(capture, [1]);
       assert.deepEqual(fuzzConnection(capture, [1]), fuzzConnection(capture, [capture.length]));
+      assert.deepEqual(fuzzConnection(capture, [7], true, true), fuzzConnection(capture, [capture.length]));
     }
   });
 
@@ -328,19 +329,19 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
 
   test(`server connection: mutated captures, publishes accepted or held (${runs('connectionMutated')} cases)`, () => {
     fc.assert(
-      fc.property(fc.nat(), mutations(), sizes, fc.boolean(), (which, edits, split, accept) => {
-        fuzzConnection(mutate(CAPTURES[which % CAPTURES.length]!, edits, CHUNK_STREAMS, HANDSHAKE_BYTES), split, accept);
+      fc.property(fc.nat(), mutations(), sizes, fc.boolean(), fc.boolean(), (which, edits, split, accept, direct) => {
+        fuzzConnection(mutate(CAPTURES[which % CAPTURES.length]!, edits, CHUNK_STREAMS, HANDSHAKE_BYTES), split, accept, direct);
         sample();
       }),
       params('connectionMutated'),
     );
   });
 
-  test(`server connection: hostile messages, validly chunked; unedited, the events do not depend on the split (${runs('connectionEdited')} cases)`, () => {
+  test(`server connection: hostile messages, validly chunked; unedited, the events do not depend on the split or on how media is taken (${runs('connectionEdited')} cases)`, () => {
     const reference = CAPTURES.map((_, i) => fuzzConnection(editMessages(i, []), [1 << 30]));
     fc.assert(
-      fc.property(fc.nat(), fc.array(messageEdit, { minLength: 0, maxLength: 5 }), sizes, (which, edits, split) => {
-        const events = fuzzConnection(editMessages(which, edits), split);
+      fc.property(fc.nat(), fc.array(messageEdit, { minLength: 0, maxLength: 5 }), sizes, fc.boolean(), (which, edits, split, direct) => {
+        const events = fuzzConnection(editMessages(which, edits), split, true, direct);
         if (edits.length === 0) assert.deepEqual(events, reference[which % reference.length]);
         sample();
       }),

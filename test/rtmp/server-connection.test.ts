@@ -119,6 +119,22 @@ describe('ServerConnection: push(bytes) → { out, events }', () => {
     });
   }
 
+  test('with a media callback, media is taken during push, in the same order, and never as events', () => {
+    const conn = new ServerConnection(OPTIONS, (m) => seen.push(summary(m)));
+    const seen: string[] = [];
+    let result = conn.push(input, 1000);
+    for (;;) {
+      for (const e of result.events) {
+        assert.notEqual(e.type, 'media');
+        seen.push(summary(e));
+        if (e.type === 'publish') conn.accept('cam');
+      }
+      if (!result.paused) break;
+      result = conn.push(Buffer.alloc(0), 1000);
+    }
+    assert.deepEqual(seen, whole.events);
+  });
+
   test('it stops at a publish request until answered; held, the media is dropped and deleteStream withdraws it', () => {
     const conn = new ServerConnection(OPTIONS);
     const first = conn.push(Buffer.concat([HANDSHAKE, new ClientBytes().publish('k').raw(6, 9, 1, 0, AVC_SEQUENCE_HEADER).bytes()]), 0);
