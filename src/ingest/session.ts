@@ -148,7 +148,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         this.#clock.clearTimeout(this.#timer);
         const ms = this.#options.idleTimeoutMs;
         this.#timer = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no complete RTMP message from the peer for ${ms} ms`)), ms);
-        this.#armPublishDeadline();
+        this.#armPublishDeadline('the handshake');
         return;
       }
       case 'connect':
@@ -164,7 +164,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         this.#authorizing = 0;
         this.#unpublish('unpublished');
         // Back to a connection that publishes nothing: the deadline runs again.
-        this.#armPublishDeadline();
+        this.#armPublishDeadline('the last unpublish');
         return;
       case 'error':
         this.#fail(event.error);
@@ -172,10 +172,10 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   }
 
   /** This server only takes publishers: a peer that keeps the connection alive with small valid messages but never publishes holds a socket for nothing. */
-  #armPublishDeadline(): void {
+  #armPublishDeadline(since: string): void {
     this.#clock.clearTimeout(this.#publishDeadline);
     const ms = this.#options.idleTimeoutMs;
-    this.#publishDeadline = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no publish command within ${ms} ms of the handshake`)), ms);
+    this.#publishDeadline = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no publish command within ${ms} ms of ${since}`)), ms);
   }
 
   #checkBitrate(): void {
