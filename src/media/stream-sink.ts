@@ -11,6 +11,8 @@ export type SinkEndReason = 'unpublished' | 'refused' | 'disconnected';
 export interface StreamSink {
   push(message: MediaMessage): void;
   end(reason: SinkEndReason): void;
+  /** Set on a sink that takes nothing, saying why (the stream is ingested, not transcoded). */
+  readonly error?: string;
 }
 
 /** A sink that drops everything (no transcoding for this stream). */

@@ -52,9 +52,10 @@ export class StreamEntry {
   lastMediaAt: number;
   /** Last media timestamp (ms) seen, for duration. */
   lastTimestamp = 0;
-  error: string | undefined;
-  /** The transcoder's live figures (rungs, ffmpeg progress, restarts, drops), when transcoding. */
+  /** The transcoder's live figures (rungs, ffmpeg progress, restarts, drops), when transcoding; set by the transcoder. */
   transcode: Readonly<TranscodeState> | undefined;
+  /** Why the stream's sink takes nothing, set by the registry at publish. */
+  #sinkError: string | undefined;
   readonly #meter: BitrateMeter;
 
   constructor(request: PublishRequest, now: number, bitrateWindowMs: number) {
@@ -108,6 +109,16 @@ export class StreamEntry {
   /** True when the whole window averaged above `limitBps`. */
   sustainedAbove(limitBps: number, now: number): boolean {
     return this.#meter.sustainedAbove(limitBps, now);
+  }
+
+  /** Why this stream is not (or no longer) transcoded: the sink refused it, or the transcoder gave up. */
+  get error(): string | undefined {
+    return this.#sinkError ?? this.transcode?.error;
+  }
+
+  /** Records what the stream's sink said; called once, by the registry, at publish. */
+  static noteSink(entry: StreamEntry, sink: StreamSink): void {
+    entry.#sinkError = sink.error;
   }
 
   status(now: number): StreamStatus {
@@ -233,6 +244,7 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     } catch (err) {
       this.#options.onListenerError?.(err, 'open sink');
     }
+    StreamEntry.noteSink(entry, sink);
     const publication: Publication = { entry, sink };
     this.#streams.set(request.key, publication);
     this.safeEmit('publish', entry);

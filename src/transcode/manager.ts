@@ -129,14 +129,14 @@ export class TranscodeManager implements StreamSinkFactory {
     const { quotaBytes } = this.#policy;
     if (quotaBytes > 0 && this.usageBytes >= quotaBytes) {
       const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
-      entry.error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
-      this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, entry.error);
-      return NULL_SINK;
+      const error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, error);
+      return { ...NULL_SINK, error };
     }
     if (this.freeBytes !== undefined && this.freeBytes < DISK_FULL_BYTES) {
-      entry.error = `${this.#diskFullMessage()}: this stream is not transcoded`;
-      this.#log.warn({ key: entry.key, freeBytes: this.freeBytes }, entry.error);
-      return NULL_SINK;
+      const error = `${this.#diskFullMessage()}: this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, freeBytes: this.freeBytes }, error);
+      return { ...NULL_SINK, error };
     }
     const transcoder = new StreamTranscoder(entry, this.root, this.#settings, this.#log);
     this.#live.set(entry.key, transcoder);

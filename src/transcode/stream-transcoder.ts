@@ -306,7 +306,6 @@ export class StreamTranscoder {
   #giveUp(reason: string): void {
     this.state.status = 'error';
     this.state.error = reason;
-    this.entry.error = reason;
     this.#log.error({ reason }, 'transcoding stopped for this stream');
   }
 
