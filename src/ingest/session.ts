@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { MediaMessage } from '../media/media-message.ts';
 import type { SinkEndReason, StreamSink } from '../media/stream-sink.ts';
 import { mergeQueries } from '../rtmp/connect-params.ts';
-import { ServerConnection, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
+import { ServerConnection, type ConnectEvent, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { parseStreamName, type StreamName } from '../streams/stream-key.ts';
 import { SYSTEM_CLOCK, type Clock, type Timer } from '../util/clock.ts';
@@ -47,9 +47,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #timer: Timer;
   /** Armed from the handshake's end, and again after each unpublish, until a publish: a peer that never publishes is cut. */
   #publishDeadline: Timer | undefined;
-  #app = '';
-  #tcUrl: string | undefined;
-  #connectQuery: Readonly<Record<string, string>> = {};
+  /** What connect said: the application, tcUrl and its query parameters (for authentication). */
+  #connect: ConnectEvent = { type: 'connect', app: '', tcUrl: undefined, query: {} };
   /** Publish attempts so far; a pending authorisation answers only if it is still the current one. */
   #attempts = 0;
   #authorizing = 0;
@@ -152,9 +151,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         return;
       }
       case 'connect':
-        this.#app = event.app;
-        this.#tcUrl = event.tcUrl;
-        this.#connectQuery = event.query;
+        this.#connect = event;
         this.#log.debug({ app: event.app, tcUrl: event.tcUrl }, 'connected');
         return;
       case 'publish':
@@ -203,8 +200,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     const attempt = ++this.#attempts;
     this.#authorizing = attempt;
     const current = (): boolean => this.#authorizing === attempt && !this.#closed;
-    const query = mergeQueries(this.#connectQuery, name.query);
-    authorizer.authorize({ app: this.#app, key: name.key, query, clientAddress: this.#socket.remoteAddress ?? '' }).then(
+    const query = mergeQueries(this.#connect.query, name.query);
+    authorizer.authorize({ app: this.#connect.app, key: name.key, query, clientAddress: this.#socket.remoteAddress ?? '' }).then(
       () => {
         if (!current()) return;
         this.#authorizing = 0;
@@ -224,8 +221,9 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
 
   /** Registers the stream and tells the publisher it is live. */
   #startPublish(name: StreamName, event: PublishEvent): void {
-    const base = this.#tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${this.#app}`;
-    const { entry, sink } = this.#registry.publish({ key: name.key, app: this.#app, query: name.query, peer: this.peer, sourceUrl: `${base}/${name.key}` });
+    const { app, tcUrl } = this.#connect;
+    const base = tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${app}`;
+    const { entry, sink } = this.#registry.publish({ key: name.key, app, query: name.query, peer: this.peer, sourceUrl: `${base}/${name.key}` });
     this.#entry = entry;
     this.#sink = sink;
     this.#log.info({ key: name.key, type: event.publishType }, 'publish started');
