@@ -49,40 +49,8 @@ export interface RunningApp {
  */
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
   const startedAt = Date.now();
-  const registry = new StreamRegistry({
-    maxStreams: config.limits.maxStreams,
-    bitrateWindowMs: config.limits.bitrateWindowMs,
-    onListenerError: (err, event) => log.error({ err, event }, 'registry listener failed'),
-  });
   // Publish/playback authentication and per-address limits; auth.log names streams by key id when keys are credentials.
   const auth = createAuth(config, log, resolveOutputRoot(config.transcode.outputDir), pkg.version);
-  registry.on('refused', (reason, detail) => {
-    auth.log.debug({ reason, key: detail.key, peer: detail.peer }, 'refusal counted');
-  });
-  const rtmp = new RtmpServer(
-    {
-      host: config.rtmp.host,
-      port: config.rtmp.port,
-      app: config.rtmp.app,
-      chunkSize: config.rtmp.chunkSize,
-      windowAckSize: config.rtmp.windowAckSize,
-      handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
-      idleTimeoutMs: config.rtmp.idleTimeoutMs,
-      decoderLimits: {
-        maxChunkSize: config.rtmp.maxIncomingChunkSize,
-        maxMessageSize: config.rtmp.maxMessageSize,
-        maxChunkStreams: config.rtmp.maxChunkStreams,
-        maxBufferedBytes: config.rtmp.maxBufferedBytes,
-      },
-      maxBitrateBps: config.limits.maxBitrateMbps * 1e6,
-      bitrateWindowMs: config.limits.bitrateWindowMs,
-      maxResolution: parseResolution(config.limits.maxResolution),
-
-    },
-    registry,
-    auth.log,
-    { ...(auth.authorizer === undefined ? {} : { authorizer: auth.authorizer }), gate: auth.limiter },
-  );
   const maxHeight = parseResolution(config.limits.maxResolution);
   let transcoder: TranscodeManager | undefined;
   const outputRoot = resolveOutputRoot(config.transcode.outputDir);
@@ -138,9 +106,41 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       auth.log,
     );
     await transcoder.init();
-    const manager = transcoder;
-    rtmp.on('session', (session) => manager.attach(session));
   }
+  const registry = new StreamRegistry({
+    maxStreams: config.limits.maxStreams,
+    bitrateWindowMs: config.limits.bitrateWindowMs,
+    // Published media goes straight to the stream's transcoder.
+    ...(transcoder === undefined ? {} : { sinks: transcoder }),
+    onListenerError: (err, event) => log.error({ err, event }, 'registry listener failed'),
+  });
+  registry.on('refused', (reason, detail) => {
+    auth.log.debug({ reason, key: detail.key, peer: detail.peer }, 'refusal counted');
+  });
+  const rtmp = new RtmpServer(
+    {
+      host: config.rtmp.host,
+      port: config.rtmp.port,
+      app: config.rtmp.app,
+      chunkSize: config.rtmp.chunkSize,
+      windowAckSize: config.rtmp.windowAckSize,
+      handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs,
+      idleTimeoutMs: config.rtmp.idleTimeoutMs,
+      decoderLimits: {
+        maxChunkSize: config.rtmp.maxIncomingChunkSize,
+        maxMessageSize: config.rtmp.maxMessageSize,
+        maxChunkStreams: config.rtmp.maxChunkStreams,
+        maxBufferedBytes: config.rtmp.maxBufferedBytes,
+      },
+      maxBitrateBps: config.limits.maxBitrateMbps * 1e6,
+      bitrateWindowMs: config.limits.bitrateWindowMs,
+      maxResolution: parseResolution(config.limits.maxResolution),
+
+    },
+    registry,
+    auth.log,
+    { ...(auth.authorizer === undefined ? {} : { authorizer: auth.authorizer }), gate: auth.limiter },
+  );
   const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, auth.log, {
     ...(auth.playback === undefined ? {} : { playback: auth.playback }),
   });

@@ -2,7 +2,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from '../log.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { listenOn } from '../util/listen.ts';
-import { RtmpSession, type SessionAuthorizer, type SessionOptions, type SessionRegistry } from './session.ts';
+import { RtmpSession } from './session.ts';
+import type { SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
 /** Where and how the RTMP listener runs. */
 export interface RtmpServerOptions extends SessionOptions {

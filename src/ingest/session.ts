@@ -1,122 +1,35 @@
 import type { Socket } from 'node:net';
-import {
-  AppRejectedError,
-  BitrateLimitError,
-  CommandError,
-  HandshakeTimeoutError,
-  IdleTimeoutError,
-  MediaUnsupportedError,
-  ProtocolError,
-  ResolutionLimitError,
-} from '../errors.ts';
+import { AppRejectedError, BitrateLimitError, HandshakeTimeoutError, IdleTimeoutError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { parseAudioSpecificConfig } from '../media/aac.ts';
-import { parseAvcDecoderConfig } from '../media/avc.ts';
-import { parseAudioTag, parseVideoTag, type VideoTag } from '../media/flv-tag.ts';
-import type { AmfObject, AmfValue } from '../rtmp/amf0.ts';
-import { ChunkDecoder, type ChunkDecoderLimits, type RawMessage } from '../rtmp/chunk-decoder.ts';
-import { ChunkEncoder } from '../rtmp/chunk-encoder.ts';
-import { command, decodeCommand, decodeData, onStatus, type Command } from '../rtmp/command.ts';
-import {
-  acknowledgement,
-  decodeControl,
-  setChunkSize,
-  setPeerBandwidth,
-  userControl,
-  windowAckSize,
-  type OutgoingMessage,
-} from '../rtmp/control.ts';
-import { ServerHandshake } from '../rtmp/handshake.ts';
-import { MessageType, UserControlEvent } from '../rtmp/message-types.ts';
-import type { PublishRequest, RefusalReason, StreamEntry } from '../streams/registry.ts';
-import { MAX_QUERY_LENGTH, normaliseApp, parseStreamName, type StreamName } from '../streams/stream-key.ts';
+import type { MediaMessage } from '../media/media-message.ts';
+import type { SinkEndReason, StreamSink } from '../media/stream-sink.ts';
+import { mergeQueries } from '../rtmp/connect-params.ts';
+import { ServerConnection, type ConnectEvent, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
+import type { StreamEntry } from '../streams/registry.ts';
+import { parseStreamName, type StreamName } from '../streams/stream-key.ts';
+import { SYSTEM_CLOCK, type Clock, type Timer } from '../util/clock.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { refusalFor } from './refusal.ts';
+import type { SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
-/** Session settings, from the `rtmp` and `limits` config sections. */
-export interface SessionOptions {
-  app: string;
-  chunkSize: number;
-  windowAckSize: number;
-  handshakeTimeoutMs: number;
-  idleTimeoutMs: number;
-  decoderLimits: ChunkDecoderLimits;
-  /** Sustained input bitrate limit, bits per second. */
-  maxBitrateBps: number;
-  /** Window over which the bitrate must stay above the limit before we disconnect. */
-  bitrateWindowMs: number;
-  /** Largest source, as lines of the short side (1080 for "1080p"). */
-  maxResolution: number;
-}
-
-/** The part of the stream registry a session needs. */
-export interface SessionRegistry {
-  publish(request: PublishRequest): StreamEntry;
-  unpublish(entry: StreamEntry): void;
-  refuse(reason: RefusalReason, detail: { key?: string; peer: string; message: string }): void;
-  totalBytesIn: number;
-  totalBytesOut: number;
-}
-
-/** One publish to authenticate: what a SessionAuthorizer is told. */
-export interface PublishAttempt {
-  app: string;
-  /** The stream key, without its query. */
-  key: string;
-  /** Query parameters of connect's tcUrl and app, overridden by those of the publish name. */
-  query: Readonly<Record<string, string>>;
-  /** The publisher's IP address, as the socket reports it. */
-  clientAddress: string;
-}
-
-/**
- * Publish authentication (auth.enabled; a PublishAuthorizer fits): resolves
- * when the publish may go ahead, rejects with a typed error (mapped to an
- * onStatus by refusal.ts, its message sent as the description) when not.
- */
-export interface SessionAuthorizer {
-  authorize(attempt: PublishAttempt): Promise<void>;
-}
-
-/** A media message of a publishing stream, for downstream consumers (transcoder). */
-export interface MediaMessage {
-  typeId: 8 | 9 | 18;
-  timestamp: number;
-  payload: Buffer;
-  /** For video: whether this is a keyframe (a GOP starts here). */
-  keyframe: boolean;
-  /** True for codec configuration (sequence headers) and metadata. */
-  config: boolean;
-}
+export type { PublishAttempt, SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
 /** Events of one session. */
 export interface SessionEvents extends Record<string, unknown[]> {
-  publish: [StreamEntry];
-  media: [StreamEntry, MediaMessage];
-  unpublish: [StreamEntry];
   close: [];
-}
-
-const enum Phase {
-  Handshake,
-  Connecting,
-  Connected,
-  Publishing,
-  Closed,
 }
 
 /** How long a refused peer gets to read our status before we close. */
 const CLOSE_GRACE_MS = 500;
-/** Most message streams one connection may create. */
-const MAX_MESSAGE_STREAMS = 8;
 /** How often the sustained-bitrate limit is checked. */
 const BITRATE_CHECK_MS = 1000;
+const EMPTY = Buffer.alloc(0);
 
 /**
- * One RTMP connection: the thin adapter between a socket and the pure protocol
- * core (handshake → chunk decoder → commands/media). It answers the command
- * forms ffmpeg, OBS (librtmp) and GStreamer expect, enforces the limits, and
- * reports every refusal with an onStatus before closing.
+ * One RTMP connection: the thin adapter between a socket and the pure
+ * ServerConnection. It owns the timers (handshake, idle, publish deadline,
+ * close grace), awaits authentication, registers the stream and pushes its
+ * media to the stream's sink, and reports every refusal before closing.
  */
 export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly id: number;
@@ -126,55 +39,41 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly #registry: SessionRegistry;
   readonly #log: Logger;
   readonly #authorizer: SessionAuthorizer | undefined;
-  readonly #handshake = new ServerHandshake(() => Date.now());
-  readonly #decoder: ChunkDecoder;
-  readonly #encoder = new ChunkEncoder();
-  #phase = Phase.Handshake;
-  #timer: NodeJS.Timeout;
-  /** Set from the handshake's end until a publish command: a peer that never publishes is cut. */
-  #publishDeadline: NodeJS.Timeout | undefined;
-  #received = 0;
-  #lastAck = 0;
-  #peerWindow = 0;
-  #nextStreamId = 1;
-  #streams = new Set<number>();
-  #tcUrl: string | undefined;
-  #app = '';
-  /** Query parameters that came with connect (in tcUrl or app), for authentication. */
-  #connectQuery: Readonly<Record<string, string>> = {};
+  readonly #clock: Clock;
+  readonly #conn: ServerConnection;
+  #closed = false;
+  #handshaken = false;
+  /** The handshake timeout, then the idle timeout (refreshed by each whole message). */
+  #timer: Timer;
+  /** Armed from the handshake's end, and again after each unpublish, until a publish: a peer that never publishes is cut. */
+  #publishDeadline: Timer | undefined;
+  /** What connect said: the application, tcUrl and its query parameters (for authentication). */
+  #connect: ConnectEvent = { type: 'connect', app: '', tcUrl: undefined, query: {} };
   /** Publish attempts so far; a pending authorisation answers only if it is still the current one. */
   #attempts = 0;
-  /** The attempt whose authorisation is pending, or 0. */
   #authorizing = 0;
   #entry: StreamEntry | undefined;
+  #sink: StreamSink | undefined;
   #publishStreamId = 0;
   /** The key of the last publish request, for logging refusals that come before registration. */
   #requestedKey: string | undefined;
   #lastBitrateCheck = 0;
-  /** Date.now() when the current socket read arrived: one clock read per read, not per message. */
+  /** The clock when the current socket read arrived: one clock read per read, not per message. */
   #now = 0;
 
-  constructor(
-    id: number,
-    socket: Socket,
-    options: SessionOptions,
-    registry: SessionRegistry,
-    log: Logger,
-    authorizer?: SessionAuthorizer,
-  ) {
+  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger, authorizer?: SessionAuthorizer, clock: Clock = SYSTEM_CLOCK) {
     super((err, event) => this.#log.error({ err, event }, 'session listener failed'));
     this.id = id;
     this.#socket = socket;
     this.#options = options;
     this.#registry = registry;
     this.#authorizer = authorizer;
+    this.#clock = clock;
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.#log = log.child({ session: id, peer: this.peer });
-    this.#decoder = new ChunkDecoder(options.decoderLimits);
+    this.#conn = new ServerConnection(options, (message) => this.#onMedia(message));
     socket.setNoDelay(true);
-    this.#timer = setTimeout(() => this.#fail(new HandshakeTimeoutError(
-      `RTMP handshake not completed within ${options.handshakeTimeoutMs} ms`,
-    )), options.handshakeTimeoutMs);
+    this.#timer = clock.setTimeout(() => this.#fail(new HandshakeTimeoutError(`RTMP handshake not completed within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (err) => this.#log.debug({ err }, 'socket error'));
     socket.on('close', () => this.#onClose());
@@ -187,439 +86,163 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
 
   /** Ends the session: the stream is unpublished and the socket closed. */
   close(): void {
-    if (this.#phase === Phase.Closed) return;
+    if (this.#closed) return;
     if (this.#entry !== undefined) {
-      this.#send(onStatus(this.#publishStreamId, {
-        level: 'status',
-        code: 'NetStream.Unpublish.Success',
-        description: 'server is shutting down',
-      }));
+      this.#write(this.#conn.status(this.#publishStreamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'server is shutting down' }));
     }
-    this.#closeSoon();
+    this.#closeSoon(CLOSE_GRACE_MS, 'disconnected');
   }
 
   #onData(data: Buffer): void {
-    if (this.#phase === Phase.Closed) return;
+    if (this.#closed) return;
     this.#registry.totalBytesIn += data.length;
+    const now = this.#clock.now();
+    this.#now = now;
+    this.#entry?.addBytes(data.length, now);
+    // Before publishing, one read often brings commands with several replies each (connect
+    // alone has five): corked, they leave in one write instead of one packet per message.
+    const cork = this.#entry === undefined;
+    if (cork) this.#socket.cork();
     try {
-      if (this.#phase === Phase.Handshake) {
-        const step = this.#handshake.push(data);
-        if (step.reply !== undefined) this.#write(step.reply);
-        if (!step.done) return;
-        this.#phase = Phase.Connecting;
-        clearTimeout(this.#timer);
-        this.#timer = setTimeout(() => this.#fail(new IdleTimeoutError(
-          `no complete RTMP message from the peer for ${this.#options.idleTimeoutMs} ms`,
-        )), this.#options.idleTimeoutMs);
-        // This server only takes publishers: a peer that keeps the connection alive with small
-        // valid messages but never publishes holds a socket for nothing.
-        this.#publishDeadline = setTimeout(() => this.#fail(new IdleTimeoutError(
-          `no publish command within ${this.#options.idleTimeoutMs} ms of the handshake`,
-        )), this.#options.idleTimeoutMs);
-        if (step.rest === undefined) return;
-        data = step.rest;
-      }
-      this.#countBytes(data.length);
-      const messages = this.#decoder.push(data);
-      // Progress is a whole message, not a byte: a peer dripping bytes (slowloris) still times out.
-      if (messages.length > 0) this.#timer.refresh();
-      // Before publishing, one read often brings commands with several replies each (connect
-      // alone has five): corked, they leave in one write instead of one packet per message.
-      const cork = messages.length > 0 && this.#phase !== Phase.Publishing;
-      if (cork) this.#socket.cork();
-      try {
-        for (const message of messages) {
-          this.#handle(message);
-          if (this.#closed) return;
-        }
-      } finally {
-        if (cork) this.#socket.uncork();
-      }
-      this.#checkBitrate();
+      let result = this.#conn.push(data, now);
+      while (this.#apply(result) && result.paused) result = this.#conn.push(EMPTY, now);
+      if (!this.#closed) this.#checkBitrate();
     } catch (err) {
       this.#fail(err);
+    } finally {
+      if (cork) this.#socket.uncork();
     }
   }
 
-  /** Counts bytes for the acknowledgement window (RTMP spec 5.4.3) and the stream's figures. */
-  #countBytes(n: number): void {
-    this.#received += n;
-    const now = Date.now();
-    this.#now = now;
-    this.#entry?.addBytes(n, now);
-    if (this.#peerWindow > 0 && this.#received - this.#lastAck >= this.#peerWindow) {
-      this.#lastAck = this.#received;
-      this.#send(acknowledgement(this.#received % 0x100000000));
+  /** Writes a push's replies and acts on its events; false once the session closed. */
+  #apply(result: PushResult): boolean {
+    for (const bytes of result.out) this.#write(bytes);
+    // Progress is a whole message, not a byte: a peer dripping bytes (slowloris) still times out.
+    if (result.messages > 0) this.#timer.refresh();
+    for (const event of result.events) {
+      this.#onEvent(event);
+      if (this.#closed) return false;
     }
+    return true;
+  }
+
+  /** The hot path, called by the connection during push: one classified message into the stream's figures and on to its sink (which does not throw). */
+  #onMedia(message: MediaMessage): void {
+    const entry = this.#entry!;
+    entry.record(message, this.#now);
+    if (message.info?.video !== undefined) {
+      const { codecString, width, height } = message.info.video;
+      this.#log.info({ key: entry.key, codec: codecString, width, height }, 'video configured');
+    }
+    this.#sink!.push(message);
+  }
+
+  #onEvent(event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'media':
+        this.#onMedia(event);
+        return;
+      case 'handshake': {
+        this.#handshaken = true;
+        this.#clock.clearTimeout(this.#timer);
+        const ms = this.#options.idleTimeoutMs;
+        this.#timer = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no complete RTMP message from the peer for ${ms} ms`)), ms);
+        this.#armPublishDeadline('the handshake');
+        return;
+      }
+      case 'connect':
+        this.#connect = event;
+        this.#log.debug({ app: event.app, tcUrl: event.tcUrl }, 'connected');
+        return;
+      case 'publish':
+        this.#onPublish(event);
+        return;
+      case 'unpublish':
+        this.#authorizing = 0;
+        this.#unpublish('unpublished');
+        // Back to a connection that publishes nothing: the deadline runs again.
+        this.#armPublishDeadline('the last unpublish');
+        return;
+      case 'error':
+        this.#fail(event.error);
+    }
+  }
+
+  /** This server only takes publishers: a peer that keeps the connection alive with small valid messages but never publishes holds a socket for nothing. */
+  #armPublishDeadline(since: string): void {
+    this.#clock.clearTimeout(this.#publishDeadline);
+    const ms = this.#options.idleTimeoutMs;
+    this.#publishDeadline = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no publish command within ${ms} ms of ${since}`)), ms);
   }
 
   #checkBitrate(): void {
     const entry = this.#entry;
-    if (entry === undefined) return;
-    const now = this.#now;
-    if (now - this.#lastBitrateCheck < BITRATE_CHECK_MS) return;
-    this.#lastBitrateCheck = now;
-    if (entry.sustainedAbove(this.#options.maxBitrateBps, now)) {
-      const mbps = (entry.bitrate(now) / 1e6).toFixed(1);
-      const limit = this.#options.maxBitrateBps / 1e6;
-      throw new BitrateLimitError(
-        `input bitrate ${mbps} Mbps stayed above the limit (RTMP_MAX_BITRATE=${limit} Mbps) for ${this.#options.bitrateWindowMs / 1000} s`,
-      );
+    if (entry === undefined || this.#now - this.#lastBitrateCheck < BITRATE_CHECK_MS) return;
+    this.#lastBitrateCheck = this.#now;
+    if (entry.sustainedAbove(this.#options.maxBitrateBps, this.#now)) {
+      const mbps = (entry.bitrate(this.#now) / 1e6).toFixed(1);
+      throw new BitrateLimitError(`input bitrate ${mbps} Mbps stayed above the limit (RTMP_MAX_BITRATE=${this.#options.maxBitrateBps / 1e6} Mbps) for ${this.#options.bitrateWindowMs / 1000} s`);
     }
   }
 
-  #handle(message: RawMessage): void {
-    switch (message.typeId) {
-      case MessageType.CommandAmf0:
-      case MessageType.CommandAmf3:
-        this.#onCommand(decodeCommand(message.typeId, message.payload), message.streamId);
-        return;
-      case MessageType.DataAmf0:
-      case MessageType.DataAmf3:
-        this.#onData18(message);
-        return;
-      case MessageType.Audio:
-      case MessageType.Video:
-        this.#onMedia(message.typeId, message.timestamp, message.payload, message.streamId);
-        return;
-      case MessageType.Aggregate:
-        this.#onAggregate(message);
-        return;
-      default:
-        this.#onControl(message);
-    }
-  }
-
-  #onControl(message: RawMessage): void {
-    const control = decodeControl(message.typeId, message.payload);
-    if (control === undefined) {
-      this.#log.debug({ typeId: message.typeId }, 'ignoring message of unknown type');
-      return;
-    }
-    if (control.kind === 'window-ack-size') {
-      this.#peerWindow = control.size;
-    } else if (control.kind === 'user-control' && control.event === UserControlEvent.PingRequest) {
-      this.#send(userControl(UserControlEvent.PingResponse, control.timestamp ?? 0));
-    } else if (control.kind === 'set-chunk-size') {
-      this.#log.debug({ chunkSize: control.chunkSize }, 'peer chunk size');
-    }
-  }
-
-  #onCommand(cmd: Command, streamId: number): void {
-    switch (cmd.name) {
-      case 'connect':
-        this.#onConnect(cmd);
-        return;
-      case 'releaseStream':
-      case 'FCPublish':
-      case 'FCUnpublish':
-      case 'createStream':
-      case 'publish':
-      case 'deleteStream':
-      case 'closeStream':
-        if (this.#phase === Phase.Connecting) {
-          throw new CommandError(`'${cmd.name}' before connect`);
-        }
-        break;
-      default:
-        break;
-    }
-    switch (cmd.name) {
-      case 'releaseStream':
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
-        return;
-      case 'FCPublish':
-        this.#send(command('onFCPublish', 0, null, [{
-          level: 'status',
-          code: 'NetStream.Publish.Start',
-          // Not String(): a decoded AMF object has a null prototype and would throw.
-          description: `FCPublish to ${typeof cmd.args[0] === 'string' ? cmd.args[0].slice(0, 180) : typeof cmd.args[0]}`,
-        }]));
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
-        return;
-      case 'createStream': {
-        if (this.#streams.size >= MAX_MESSAGE_STREAMS) {
-          throw new CommandError(`more than ${MAX_MESSAGE_STREAMS} createStream calls on one connection`);
-        }
-        const id = this.#nextStreamId++;
-        this.#streams.add(id);
-        this.#send(command('_result', cmd.transactionId, null, [id]));
-        return;
-      }
-      case 'publish':
-        this.#onPublish(cmd, streamId);
-        return;
-      case 'FCUnpublish':
-        this.#send(command('onFCUnpublish', 0, null, [{
-          level: 'status',
-          code: 'NetStream.Unpublish.Success',
-          description: 'FCUnpublish',
-        }]));
-        this.#send(command('_result', cmd.transactionId, null, [undefined]));
-        return;
-      case 'deleteStream':
-      case 'closeStream':
-        this.#authorizing = 0;
-        this.#unpublish(true);
-        return;
-      case 'play':
-      case 'play2':
-        this.#send(onStatus(streamId, {
-          level: 'error',
-          code: 'NetStream.Play.Failed',
-          description: 'this server does not play streams over RTMP; use the HLS or DASH outputs',
-          status: 404,
-        }));
-        return;
-      case '_result':
-      case '_error':
-      case 'onBWDone':
-      case '_checkbw':
-      case 'getStreamLength':
-      case 'setDataFrame':
-        return;
-      default:
-        if (cmd.transactionId !== 0) {
-          this.#send(command('_error', cmd.transactionId, null, [{
-            level: 'error',
-            code: 'NetConnection.Call.Failed',
-            description: `unknown command '${cmd.name.slice(0, 64)}'`,
-          }]));
-        }
-    }
-  }
-
-  #onConnect(cmd: Command): void {
-    if (this.#phase !== Phase.Connecting) throw new CommandError('connect sent twice');
-    const obj = isObject(cmd.commandObject) ? cmd.commandObject : {};
-    const app = normaliseApp(obj['app']);
-    if (app !== this.#options.app) {
-      const shown = typeof app === 'string' ? `'${app.slice(0, 64)}'` : 'none';
-      this.#send(command('_error', cmd.transactionId, null, [{
-        level: 'error',
-        code: 'NetConnection.Connect.Rejected',
-        description: `application ${shown} is not served here; publish to rtmp://<host>/${this.#options.app}/<stream_key>`,
-        status: 404,
-      }]));
-      throw new AppRejectedError(`connect to application ${shown} refused`);
-    }
-    this.#app = app;
-    const tcUrl = obj['tcUrl'];
-    if (typeof tcUrl === 'string' && /^rtmps?:\/\//i.test(tcUrl) && tcUrl.length < 512) {
-      this.#tcUrl = tcUrl.split('?')[0]!.replace(/\/+$/, '');
-    }
-    // OBS-style publishers put a token on the server URL: rtmp://host/live?exp=…&sig=….
-    this.#connectQuery = mergeQueries(queryOf(tcUrl), queryOf(obj['app']));
-    const encoding = typeof obj['objectEncoding'] === 'number' ? obj['objectEncoding'] : 0;
-    this.#phase = Phase.Connected;
-    this.#send(windowAckSize(this.#options.windowAckSize));
-    this.#send(setPeerBandwidth(this.#options.windowAckSize, 2));
-    this.#send(setChunkSize(this.#options.chunkSize));
-    this.#encoder.setChunkSize(this.#options.chunkSize);
-    this.#send(command('_result', cmd.transactionId, { fmsVer: 'FMS/3,5,7,7009', capabilities: 31, mode: 1 }, [{
-      level: 'status',
-      code: 'NetConnection.Connect.Success',
-      description: 'Connection succeeded.',
-      objectEncoding: encoding,
-    }]));
-    this.#log.debug({ app, tcUrl: this.#tcUrl }, 'connected');
-  }
-
-  #onPublish(cmd: Command, streamId: number): void {
-    if (!this.#streams.has(streamId)) {
-      throw new CommandError(`publish on message stream ${streamId}, which createStream did not return`);
-    }
-    if (this.#entry !== undefined || this.#authorizing !== 0) throw new CommandError('publish while already publishing');
-    clearTimeout(this.#publishDeadline);
-    const name = parseStreamName(cmd.args[0]);
+  #onPublish(event: PublishEvent): void {
+    this.#clock.clearTimeout(this.#publishDeadline);
+    const name = parseStreamName(event.name);
     this.#requestedKey = name.key;
-    this.#publishStreamId = streamId;
+    this.#publishStreamId = event.streamId;
     const authorizer = this.#authorizer;
     if (authorizer === undefined) {
-      this.#startPublish(name, streamId, cmd.args[1]);
+      this.#startPublish(name, event);
       return;
     }
     // Authentication may wait on the webhook: other sessions go on meanwhile, and this
-    // one registers nothing, so media sent before the answer is dropped (#onMedia).
+    // connection reports no media until accepted, so media sent before the answer is dropped.
     const attempt = ++this.#attempts;
     this.#authorizing = attempt;
     const current = (): boolean => this.#authorizing === attempt && !this.#closed;
-    authorizer
-      .authorize({
-        app: this.#app,
-        key: name.key,
-        query: mergeQueries(this.#connectQuery, name.query),
-        clientAddress: this.#socket.remoteAddress ?? '',
-      })
-      .then(
-        () => {
-          if (!current()) return;
-          this.#authorizing = 0;
-          try {
-            this.#startPublish(name, streamId, cmd.args[1]);
-          } catch (err) {
-            this.#fail(err);
-          }
-        },
-        (err: unknown) => {
-          if (!current()) return;
-          this.#authorizing = 0;
+    const query = mergeQueries(this.#connect.query, name.query);
+    authorizer.authorize({ app: this.#connect.app, key: name.key, query, clientAddress: this.#socket.remoteAddress ?? '' }).then(
+      () => {
+        if (!current()) return;
+        this.#authorizing = 0;
+        try {
+          this.#startPublish(name, event);
+        } catch (err) {
           this.#fail(err);
-        },
-      );
+        }
+      },
+      (err: unknown) => {
+        if (!current()) return;
+        this.#authorizing = 0;
+        this.#fail(err);
+      },
+    );
   }
 
   /** Registers the stream and tells the publisher it is live. */
-  #startPublish(name: StreamName, streamId: number, type: AmfValue | undefined): void {
-    const base = this.#tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${this.#app}`;
-    this.#entry = this.#registry.publish({
-      key: name.key,
-      app: this.#app,
-      query: name.query,
-      peer: this.peer,
-      sourceUrl: `${base}/${name.key}`,
-    });
-    this.#phase = Phase.Publishing;
-    this.#log.info({ key: name.key, type }, 'publish started');
-    this.#send(userControl(UserControlEvent.StreamBegin, streamId));
-    this.#send(onStatus(streamId, {
-      level: 'status',
-      code: 'NetStream.Publish.Start',
-      description: `${name.key} is now published`,
-      details: name.key,
-    }));
-    this.safeEmit('publish', this.#entry);
+  #startPublish(name: StreamName, event: PublishEvent): void {
+    const { app, tcUrl } = this.#connect;
+    const base = tcUrl ?? `rtmp://${this.#socket.localAddress ?? 'localhost'}:${this.#socket.localPort ?? 1935}/${app}`;
+    const { entry, sink } = this.#registry.publish({ key: name.key, app, query: name.query, peer: this.peer, sourceUrl: `${base}/${name.key}` });
+    this.#entry = entry;
+    this.#sink = sink;
+    this.#log.info({ key: name.key, type: event.publishType }, 'publish started');
+    for (const bytes of this.#conn.accept(name.key)) this.#write(bytes);
   }
 
-  #onData18(message: RawMessage): void {
-    const entry = this.#entry;
-    if (entry === undefined || message.streamId !== this.#publishStreamId) return;
-    const data = decodeData(message.typeId, message.payload);
-    if (data.name !== 'onMetaData' || !isObject(data.values[0])) return;
-    const meta: Record<string, string | number | boolean> = {};
-    for (const [k, v] of Object.entries(data.values[0])) {
-      if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') meta[k] = v;
-    }
-    entry.metadata = Object.freeze(meta);
-    const { width, height } = meta;
-    if (typeof width === 'number' && typeof height === 'number') this.#checkResolution(width, height, 'metadata');
-    this.safeEmit('media', entry, { typeId: 18, timestamp: message.timestamp, payload: message.payload, keyframe: false, config: true });
-  }
-
-  #onMedia(typeId: 8 | 9, timestamp: number, payload: Buffer, streamId: number): void {
-    const entry = this.#entry;
-    if (entry === undefined || streamId !== this.#publishStreamId || payload.length === 0) return;
-    entry.lastMediaAt = this.#now;
-    entry.lastTimestamp = timestamp;
-    entry.mediaBytes += payload.length;
-    let keyframe = false;
-    let config = false;
-    const first = payload[0]!;
-    if (typeId === MessageType.Video) {
-      const frameType = first >> 4;
-      // Fast path, no tag object: legacy AVC coded frames (FLV spec E.4.3.1: FrameType 1-3,
-      // CodecID 7, AVCPacketType 1, SI24 composition time) once the stream is known as H.264.
-      if ((first & 0x0f) === 7 && frameType >= 1 && frameType <= 3 && payload.length >= 5 && payload[1] === 1 && entry.videoCodec === 'h264') {
-        entry.videoFrames++;
-        if (frameType === 1) {
-          entry.keyFrames++;
-          keyframe = true;
-        }
-      } else {
-        const tag = parseVideoTag(payload);
-        this.#acceptVideoCodec(tag);
-        entry.videoCodec = tag.codec;
-        if (tag.packet === 'sequence-start') {
-          config = true;
-          const video = parseAvcDecoderConfig(tag.payload);
-          entry.video = video;
-          this.#checkResolution(video.width, video.height, 'sequence header');
-          this.#log.info({ key: entry.key, codec: video.codecString, width: video.width, height: video.height }, 'video configured');
-        } else if (tag.packet === 'coded-frames') {
-          entry.videoFrames++;
-          if (tag.frameType === 'key') {
-            entry.keyFrames++;
-            keyframe = true;
-          }
-        }
-      }
-    } else if (first >> 4 === 10 && payload.length >= 2 && payload[1] === 1 && entry.audioCodec === 'aac') {
-      // Fast path: AAC raw frames (FLV spec E.4.2.1: SoundFormat 10, AACPacketType 1).
-      entry.audioFrames++;
-    } else {
-      const tag = parseAudioTag(payload);
-      if (tag.enhanced) {
-        throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
-      }
-      entry.audioCodec = tag.codec;
-      if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
-        config = true;
-        entry.audio = parseAudioSpecificConfig(tag.payload);
-      } else if (tag.packet !== 'sequence-header') {
-        entry.audioFrames++;
-      }
-    }
-    this.safeEmit('media', entry, { typeId, timestamp, payload, keyframe, config });
-  }
-
-  /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */
-  #acceptVideoCodec(tag: VideoTag): void {
-    if (tag.codec === 'h264') return;
-    const what = tag.enhanced ? `${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}')` : tag.codec;
-    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264`);
-  }
-
-  #checkResolution(width: number, height: number, source: string): void {
-    const max = this.#options.maxResolution;
-    const short = Math.min(width, height);
-    const long = Math.max(width, height);
-    if (short > max || long > Math.round((max * 16) / 9)) {
-      throw new ResolutionLimitError(
-        `source ${width}x${height} (from the ${source}) exceeds the maximum resolution (RTMP_MAX_RESOLUTION=${max}p)`,
-      );
-    }
-  }
-
-  /** Aggregate messages carry FLV tags back to back (RTMP spec 7.1.6). */
-  #onAggregate(message: RawMessage): void {
-    const body = message.payload;
-    let offset = 0;
-    let base: number | undefined;
-    while (offset + 11 <= body.length) {
-      const type = body[offset]!;
-      const size = body.readUIntBE(offset + 1, 3);
-      const ts = (body.readUIntBE(offset + 4, 3) | (body[offset + 7]! << 24)) >>> 0;
-      if (offset + 11 + size + 4 > body.length) throw new ProtocolError('RTMP aggregate message: sub-message overruns the body');
-      base ??= ts;
-      const sub = body.subarray(offset + 11, offset + 11 + size);
-      const timestamp = (message.timestamp + ts - base) >>> 0;
-      if (type === MessageType.Audio || type === MessageType.Video) this.#onMedia(type, timestamp, sub, message.streamId);
-      else if (type === MessageType.DataAmf0) this.#onData18({ ...message, typeId: type, timestamp, payload: sub });
-      offset += 11 + size + 4;
-    }
-  }
-
-  #unpublish(tellPeer: boolean): void {
+  #unpublish(reason: SinkEndReason): void {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
-    this.#registry.unpublish(entry);
-    this.#phase = this.#phase === Phase.Closed ? Phase.Closed : Phase.Connected;
-    const seconds = ((Date.now() - entry.startedAt) / 1000).toFixed(1);
+    this.#sink = undefined;
+    this.#registry.unpublish(entry, reason);
+    const seconds = ((this.#clock.now() - entry.startedAt) / 1000).toFixed(1);
     this.#log.info({ key: entry.key, bytesIn: entry.bytesIn, seconds }, 'publish ended');
-    this.safeEmit('unpublish', entry);
-    if (tellPeer) {
-      this.#send(onStatus(this.#publishStreamId, {
-        level: 'status',
-        code: 'NetStream.Unpublish.Success',
-        description: `${entry.key} is now unpublished`,
-      }));
-    }
   }
 
   /** Reports an error to the peer where RTMP allows, counts it, then closes. */
   #fail(err: unknown): void {
-    if (this.#phase === Phase.Closed) return;
+    if (this.#closed) return;
     const refusal = refusalFor(err);
     const message = err instanceof Error ? err.message : String(err);
     const key = this.#entry?.key ?? this.#requestedKey;
@@ -627,48 +250,37 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     const level = refusal.status >= 500 ? 'error' : 'warn';
     this.#log[level]({ key, reason: refusal.reason, code: (err as { code?: string }).code, status: refusal.status }, message);
     // The connect refusal was already answered with _error for its transaction.
-    const alreadyTold = err instanceof AppRejectedError;
-    if (refusal.tellPeer && !alreadyTold && this.#phase !== Phase.Handshake) {
+    if (refusal.tellPeer && this.#handshaken && !(err instanceof AppRejectedError)) {
       const streamId = refusal.code.startsWith('NetStream.') ? this.#publishStreamId : 0;
-      this.#send(onStatus(streamId, { level: 'error', code: refusal.code, description: message, status: refusal.status }));
+      this.#write(this.#conn.status(streamId, { level: 'error', code: refusal.code, description: message, status: refusal.status }));
     }
-    this.#unpublish(false);
-    this.#closeSoon(refusal.tellPeer ? CLOSE_GRACE_MS : 0);
+    this.#closeSoon(refusal.tellPeer ? CLOSE_GRACE_MS : 0, 'refused');
   }
 
   /** Stops reading, lets queued replies drain, then destroys the socket. */
-  #closeSoon(graceMs = CLOSE_GRACE_MS): void {
-    if (this.#phase === Phase.Closed) return;
-    this.#phase = Phase.Closed;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#publishDeadline);
-    this.#unpublish(false);
+  #closeSoon(graceMs: number, reason: SinkEndReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#publishDeadline);
+    this.#unpublish(reason);
     this.#socket.pause();
     if (graceMs === 0) {
       this.#socket.destroy();
       return;
     }
     this.#socket.end();
-    setTimeout(() => this.#socket.destroy(), graceMs).unref();
-  }
-
-  /** Re-reads the phase (TypeScript narrows a private field across calls). */
-  get #closed(): boolean {
-    return this.#phase === Phase.Closed;
+    this.#clock.setTimeout(() => this.#socket.destroy(), graceMs).unref();
   }
 
   #onClose(): void {
-    clearTimeout(this.#timer);
-    clearTimeout(this.#publishDeadline);
-    const wasOpen = this.#phase !== Phase.Closed;
-    this.#phase = Phase.Closed;
-    this.#unpublish(false);
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#publishDeadline);
+    const wasOpen = !this.#closed;
+    this.#closed = true;
+    this.#unpublish('disconnected');
     if (wasOpen) this.#log.debug('peer closed the connection');
     this.safeEmit('close');
-  }
-
-  #send(message: OutgoingMessage): void {
-    this.#write(this.#encoder.encode(message));
   }
 
   #write(bytes: Buffer): void {
@@ -676,25 +288,4 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     this.#registry.totalBytesOut += bytes.length;
     this.#socket.write(bytes);
   }
-}
-
-/** The query parameters after `?` in a connect `app` or `tcUrl` (none when absent, too long or not a string). */
-function queryOf(value: AmfValue | undefined): Record<string, string> {
-  const query: Record<string, string> = Object.create(null);
-  if (typeof value !== 'string') return query;
-  const q = value.indexOf('?');
-  if (q === -1 || value.length - q - 1 > MAX_QUERY_LENGTH) return query;
-  for (const [k, v] of new URLSearchParams(value.slice(q + 1))) query[k] = v;
-  return query;
-}
-
-/** Later sources override earlier ones, parameter by parameter. */
-function mergeQueries(...sources: Readonly<Record<string, string>>[]): Readonly<Record<string, string>> {
-  const merged: Record<string, string> = Object.create(null);
-  for (const source of sources) for (const [k, v] of Object.entries(source)) merged[k] = v;
-  return Object.freeze(merged);
-}
-
-function isObject(value: AmfValue): value is AmfObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }

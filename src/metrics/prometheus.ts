@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { TranscodeState } from '../transcode/stream-transcoder.ts';
+import type { TranscodeState } from '../transcode/transcode-state.ts';
 import { capacityOf, freeSlots, type Capacity } from './capacity.ts';
 import type { SystemSample } from './system.ts';
 

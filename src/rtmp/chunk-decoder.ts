@@ -3,10 +3,11 @@ import {
   ChunkHeaderError,
   ChunkSizeError,
   MessageTooLargeError,
-  ProtocolError,
   TooManyChunkStreamsError,
 } from '../errors.ts';
 import { MessageType } from './message-types.ts';
+import { decodeAbort } from './messages/abort.ts';
+import { decodeSetChunkSize } from './messages/set-chunk-size.ts';
 
 /** A whole RTMP message reassembled from its chunks (RTMP spec 5.3.1, 6.1). */
 export interface RawMessage {
@@ -342,8 +343,7 @@ export class ChunkDecoder {
 
   /** RTMP spec 5.4.1: 31-bit value, at least 1; we also bound it above. */
   #setChunkSize(payload: Buffer): void {
-    if (payload.length < 4) throw new ProtocolError('RTMP Set Chunk Size: body shorter than 4 bytes');
-    const size = payload.readUInt32BE(0);
+    const size = decodeSetChunkSize(payload);
     if (size < 1 || size > 0x7fffffff || size > this.#limits.maxChunkSize) {
       throw new ChunkSizeError(
         `RTMP Set Chunk Size ${size} is outside 1..${Math.min(0x7fffffff, this.#limits.maxChunkSize)}`,
@@ -354,8 +354,7 @@ export class ChunkDecoder {
 
   /** RTMP spec 5.4.2: discard the partly received message on a chunk stream. */
   #abort(payload: Buffer): void {
-    if (payload.length < 4) throw new ProtocolError('RTMP Abort: body shorter than 4 bytes');
-    const stream = this.#streams.get(payload.readUInt32BE(0));
+    const stream = this.#streams.get(decodeAbort(payload));
     if (stream !== undefined) this.#dropPayload(stream);
   }
 

@@ -1,5 +1,5 @@
 import { ChunkSizeError } from '../errors.ts';
-import type { OutgoingMessage } from './control.ts';
+import type { OutgoingMessage } from './outgoing-message.ts';
 import { DEFAULT_CHUNK_SIZE } from './chunk-decoder.ts';
 
 const EXTENDED = 0xffffff;

@@ -1,6 +1,6 @@
 import { CommandError } from '../errors.ts';
 import { decodeAmf0, encodeAmf0, type AmfObject, type AmfValue } from './amf0.ts';
-import type { OutgoingMessage } from './control.ts';
+import type { OutgoingMessage } from './outgoing-message.ts';
 import { ChunkStreamId, MessageType } from './message-types.ts';
 
 /** A command message: name, transaction id, command object, further arguments (RTMP spec 7.1.1, 7.2). */

@@ -1,6 +1,8 @@
 import { DrainingError, StreamBusyError, StreamLimitError } from '../errors.ts';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
-import type { TranscodeState } from '../transcode/stream-transcoder.ts';
+import type { MediaMessage, StreamMetadata } from '../media/media-message.ts';
+import { NULL_SINK, type SinkEndReason, type StreamSink } from '../media/stream-sink.ts';
+import type { TranscodeState } from '../transcode/transcode-state.ts';
 import { TypedEmitter } from '../util/events.ts';
 import { BitrateMeter } from './bitrate-meter.ts';
 
@@ -21,7 +23,11 @@ export interface PublishRequest {
   sourceUrl: string;
 }
 
-/** One live stream and its measured figures. */
+/**
+ * One live stream and its measured figures. The ingest figures are written
+ * only through `addBytes` and `record` (by the publishing connection); the
+ * transcoder's figures by the transcoder.
+ */
 export class StreamEntry {
   readonly key: string;
   readonly app: string;
@@ -35,7 +41,7 @@ export class StreamEntry {
   videoCodec: string | undefined;
   audioCodec: string | undefined;
   /** onMetaData as sent by the publisher (numbers and strings only). */
-  metadata: Readonly<Record<string, string | number | boolean>> = {};
+  metadata: StreamMetadata = {};
   /** RTMP bytes received on the publishing connection since publish. */
   bytesIn = 0;
   /** Media payload bytes (audio + video tags). */
@@ -46,9 +52,10 @@ export class StreamEntry {
   lastMediaAt: number;
   /** Last media timestamp (ms) seen, for duration. */
   lastTimestamp = 0;
-  error: string | undefined;
-  /** The transcoder's live figures (rungs, ffmpeg progress, restarts, drops), when transcoding. */
+  /** The transcoder's live figures (rungs, ffmpeg progress, restarts, drops), when transcoding; set by the transcoder. */
   transcode: Readonly<TranscodeState> | undefined;
+  /** Why the stream's sink takes nothing, set by the registry at publish. */
+  #sinkError: string | undefined;
   readonly #meter: BitrateMeter;
 
   constructor(request: PublishRequest, now: number, bitrateWindowMs: number) {
@@ -68,6 +75,32 @@ export class StreamEntry {
     this.#meter.add(bytes, now);
   }
 
+  /** Counts one classified media message at `now` (ms): frames, codecs, configuration, metadata. */
+  record(message: MediaMessage, now: number): void {
+    const info = message.info;
+    if (message.typeId === 18) {
+      if (info?.metadata !== undefined) this.metadata = info.metadata;
+      return;
+    }
+    this.lastMediaAt = now;
+    this.lastTimestamp = message.timestamp;
+    this.mediaBytes += message.payload.length;
+    if (message.typeId === 9) {
+      if (message.frame) {
+        this.videoFrames++;
+        if (message.keyframe) this.keyFrames++;
+      }
+      if (info === undefined) return;
+      if (info.codec !== undefined) this.videoCodec = info.codec;
+      if (info.video !== undefined) this.video = info.video;
+    } else {
+      if (message.frame) this.audioFrames++;
+      if (info === undefined) return;
+      if (info.codec !== undefined) this.audioCodec = info.codec;
+      if (info.audio !== undefined) this.audio = info.audio;
+    }
+  }
+
   /** Input bitrate over the sliding window, in bits per second. */
   bitrate(now: number): number {
     return this.#meter.bitsPerSecond(now);
@@ -76,6 +109,16 @@ export class StreamEntry {
   /** True when the whole window averaged above `limitBps`. */
   sustainedAbove(limitBps: number, now: number): boolean {
     return this.#meter.sustainedAbove(limitBps, now);
+  }
+
+  /** Why this stream is not (or no longer) transcoded: the sink refused it, or the transcoder gave up. */
+  get error(): string | undefined {
+    return this.#sinkError ?? this.transcode?.error;
+  }
+
+  /** Records what the stream's sink said; called once, by the registry, at publish. */
+  static noteSink(entry: StreamEntry, sink: StreamSink): void {
+    entry.#sinkError = sink.error;
   }
 
   status(now: number): StreamStatus {
@@ -118,10 +161,26 @@ export interface RegistryEvents extends Record<string, unknown[]> {
   refused: [RefusalReason, { key?: string; peer: string; message: string }];
 }
 
+/**
+ * Opens the sink of a stream at publish (the transcode manager fits); the
+ * registry ends it at unpublish.
+ */
+export interface StreamSinkFactory {
+  open(entry: StreamEntry): StreamSink;
+}
+
+/** A registered publish: the stream's entry and where its media goes. */
+export interface Publication {
+  entry: StreamEntry;
+  sink: StreamSink;
+}
+
 /** Registry limits. */
 export interface RegistryOptions {
   maxStreams: number;
   bitrateWindowMs: number;
+  /** Where published media goes; none: it is counted and dropped. */
+  sinks?: StreamSinkFactory;
   now?: () => number;
   onListenerError?: (err: unknown, event: string) => void;
 }
@@ -131,7 +190,7 @@ export interface RegistryOptions {
  * counts refusals by reason and the bytes every RTMP connection received.
  */
 export class StreamRegistry extends TypedEmitter<RegistryEvents> {
-  readonly #streams = new Map<string, StreamEntry>();
+  readonly #streams = new Map<string, Publication>();
   readonly #options: RegistryOptions;
   readonly #now: () => number;
   readonly refusals = new Map<RefusalReason, number>();
@@ -152,11 +211,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
   }
 
   get(key: string): StreamEntry | undefined {
-    return this.#streams.get(key);
+    return this.#streams.get(key)?.entry;
   }
 
   list(): StreamEntry[] {
-    return [...this.#streams.values()];
+    return [...this.#streams.values()].map((p) => p.entry);
   }
 
   /** Stops new publishes (graceful shutdown). */
@@ -164,8 +223,11 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     this.#draining = true;
   }
 
-  /** Registers a publisher; throws StreamBusyError, StreamLimitError or DrainingError. */
-  publish(request: PublishRequest): StreamEntry {
+  /**
+   * Registers a publisher and opens its sink; throws StreamBusyError,
+   * StreamLimitError or DrainingError. The publisher pushes media straight to the sink.
+   */
+  publish(request: PublishRequest): Publication {
     if (this.#draining) throw new DrainingError('the server is shutting down and takes no new streams');
     if (this.#streams.has(request.key)) {
       throw new StreamBusyError(`stream key is already being published`);
@@ -176,15 +238,29 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
       );
     }
     const entry = new StreamEntry(request, this.#now(), this.#options.bitrateWindowMs);
-    this.#streams.set(request.key, entry);
+    let sink = NULL_SINK;
+    try {
+      sink = this.#options.sinks?.open(entry) ?? NULL_SINK;
+    } catch (err) {
+      this.#options.onListenerError?.(err, 'open sink');
+    }
+    StreamEntry.noteSink(entry, sink);
+    const publication: Publication = { entry, sink };
+    this.#streams.set(request.key, publication);
     this.safeEmit('publish', entry);
-    return entry;
+    return publication;
   }
 
-  /** Removes a stream; a stale entry (another publisher now owns the key) is ignored. */
-  unpublish(entry: StreamEntry): void {
-    if (this.#streams.get(entry.key) !== entry) return;
+  /** Removes a stream and ends its sink; a stale entry (another publisher now owns the key) is ignored. */
+  unpublish(entry: StreamEntry, reason: SinkEndReason = 'unpublished'): void {
+    const publication = this.#streams.get(entry.key);
+    if (publication?.entry !== entry) return;
     this.#streams.delete(entry.key);
+    try {
+      publication.sink.end(reason);
+    } catch (err) {
+      this.#options.onListenerError?.(err, 'end sink');
+    }
     this.safeEmit('unpublish', entry);
   }
 

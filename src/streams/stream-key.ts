@@ -1,9 +1,10 @@
 import { StreamKeyError } from '../errors.ts';
+import { MAX_QUERY_LENGTH } from '../rtmp/connect-params.ts';
+
+export { MAX_QUERY_LENGTH, normaliseApp } from '../rtmp/connect-params.ts';
 
 /** Longest stream key we accept, in bytes (keys become directory names). */
 export const MAX_STREAM_KEY_LENGTH = 128;
-/** Longest query string kept after `?` in a publish name. */
-export const MAX_QUERY_LENGTH = 2048;
 const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /** A validated stream key and the query parameters that came with it. */
@@ -41,11 +42,4 @@ export function parseStreamName(name: unknown): StreamName {
   const query: Record<string, string> = Object.create(null);
   for (const [k, v] of new URLSearchParams(rawQuery)) query[k] = v;
   return { key, query: Object.freeze(query) };
-}
-
-/** The application part of connect's `app` (query and trailing slashes dropped). */
-export function normaliseApp(app: unknown): string | undefined {
-  if (typeof app !== 'string') return undefined;
-  const q = app.indexOf('?');
-  return (q === -1 ? app : app.slice(0, q)).replace(/\/+$/, '');
 }

@@ -1,5 +1,8 @@
 import { encodeFlvTag, flvFileHeader } from '../media/flv-writer.ts';
-import type { MediaMessage } from '../ingest/session.ts';
+import type { MediaMessage } from '../media/media-message.ts';
+
+/** What the feed reads of a media message. */
+export type FeedMessage = Pick<MediaMessage, 'typeId' | 'timestamp' | 'payload' | 'keyframe' | 'config'>;
 
 /** Counters of what the feed dropped to protect ingest from a slow ffmpeg. */
 export interface FeedStats {
@@ -61,7 +64,7 @@ export class GopFeed {
   }
 
   /** Takes one message; returns the FLV tag to write, or undefined when held back. */
-  push(message: MediaMessage, backlogBytes: number): Buffer | undefined {
+  push(message: FeedMessage, backlogBytes: number): Buffer | undefined {
     if (message.config) {
       this.#remember(message);
       if (this.#waiting) return undefined; // start() replays it
@@ -89,7 +92,7 @@ export class GopFeed {
     return encodeFlvTag(message.typeId, this.#rebase(message.timestamp), message.payload);
   }
 
-  #remember(message: MediaMessage): void {
+  #remember(message: FeedMessage): void {
     const copy = Buffer.from(message.payload); // the payload may be a view of a socket buffer
     if (message.typeId === 18) this.#metadata = copy;
     else if (message.typeId === 9) this.#videoConfig = copy;

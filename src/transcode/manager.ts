@@ -1,10 +1,9 @@
 import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SessionEvents } from '../ingest/session.ts';
-import type { TypedEmitter } from '../util/events.ts';
 import type { Logger } from '../log.ts';
-import type { StreamEntry } from '../streams/registry.ts';
+import { NULL_SINK, type StreamSink } from '../media/stream-sink.ts';
+import type { StreamEntry, StreamSinkFactory } from '../streams/registry.ts';
 import { StreamTranscoder, type TranscodeSettings } from './stream-transcoder.ts';
 
 /** Marks a directory as ours, so start-up may clean it. */
@@ -49,16 +48,13 @@ export interface OutputPolicy {
   quotaBytes: number;
 }
 
-/** What the manager listens to: an RTMP session's publish, media and unpublish events. */
-export type MediaSource = Pick<TypedEmitter<SessionEvents>, 'on'>;
-
 /**
  * One StreamTranscoder per live stream. At unpublish the stream's output stays
  * for the linger time (players see ENDLIST), then is deleted; a re-publish of
  * the key within the linger replaces it. Start-up removes stale output, but
  * only from a directory that is empty or carries our marker file.
  */
-export class TranscodeManager {
+export class TranscodeManager implements StreamSinkFactory {
   readonly root: string;
   readonly #settings: TranscodeSettings;
   readonly #policy: OutputPolicy;
@@ -118,42 +114,49 @@ export class TranscodeManager {
     return `output disk full (${Math.floor((this.freeBytes ?? 0) / 1024)} KiB free on ${this.root}): No space left on device`;
   }
 
-  /** Wires a session's publish, media and unpublish events. */
-  attach(source: MediaSource): void {
-    source.on('publish', (entry) => this.#onPublish(entry));
-    source.on('media', (entry, message) => {
-      const transcoder = this.#live.get(entry.key);
-      if (transcoder?.entry === entry) transcoder.onMedia(message);
-    });
-    source.on('unpublish', (entry) => this.#onUnpublish(entry));
-  }
-
   /** The transcoder of a live key. */
   get(key: string): StreamTranscoder | undefined {
     return this.#live.get(key);
   }
 
-  #onPublish(entry: StreamEntry): void {
+  /**
+   * A published stream's sink: its transcoder, fed directly; nothing (the
+   * stream is ingested, not transcoded) when the output quota or disk is full.
+   */
+  open(entry: StreamEntry): StreamSink {
     clearTimeout(this.#lingering.get(entry.key));
     this.#lingering.delete(entry.key);
     const { quotaBytes } = this.#policy;
     if (quotaBytes > 0 && this.usageBytes >= quotaBytes) {
       const mb = (n: number) => (n / 1024 / 1024).toFixed(1);
-      entry.error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
-      this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, entry.error);
-      return;
+      const error = `output quota full (${mb(this.usageBytes)} of ${mb(quotaBytes)} MB, RTMP_DISK_QUOTA_MB): this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, usageBytes: this.usageBytes, quotaBytes }, error);
+      return { ...NULL_SINK, error };
     }
     if (this.freeBytes !== undefined && this.freeBytes < DISK_FULL_BYTES) {
-      entry.error = `${this.#diskFullMessage()}: this stream is not transcoded`;
-      this.#log.warn({ key: entry.key, freeBytes: this.freeBytes }, entry.error);
-      return;
+      const error = `${this.#diskFullMessage()}: this stream is not transcoded`;
+      this.#log.warn({ key: entry.key, freeBytes: this.freeBytes }, error);
+      return { ...NULL_SINK, error };
     }
-    this.#live.set(entry.key, new StreamTranscoder(entry, this.root, this.#settings, this.#log));
+    const transcoder = new StreamTranscoder(entry, this.root, this.#settings, this.#log);
+    this.#live.set(entry.key, transcoder);
+    const log = this.#log;
+    return {
+      push(message) {
+        try {
+          transcoder.onMedia(message);
+        } catch (err) {
+          // A transcoder bug must not take the publisher down.
+          log.error({ err, key: entry.key }, 'transcoder failed to take a media message');
+        }
+      },
+      end: () => this.#end(entry, transcoder),
+    };
   }
 
-  #onUnpublish(entry: StreamEntry): void {
-    const transcoder = this.#live.get(entry.key);
-    if (transcoder?.entry !== entry) return;
+  /** At unpublish: ffmpeg finishes, the output lingers, then goes. */
+  #end(entry: StreamEntry, transcoder: StreamTranscoder): void {
+    if (this.#live.get(entry.key) !== transcoder) return;
     this.#live.delete(entry.key);
     const ending = transcoder.end().then(() => {
       if (this.#live.has(entry.key)) return; // published again meanwhile: the new run owns the directory

@@ -1,7 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MediaMessage } from '../ingest/session.ts';
+import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
+import type { MediaMessage, StreamMetadata } from '../media/media-message.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
@@ -11,6 +12,9 @@ import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import { augmentMasterPlaylist, FFMPEG_MASTER_NAME, PUBLISHED_MASTER_FILE } from './master-playlist.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
+import type { TranscodeState } from './transcode-state.ts';
+
+export type { EncoderFallback, TranscodeState } from './transcode-state.ts';
 
 /** Transcoding settings shared by every stream (the `transcode` config section). */
 export interface TranscodeSettings {
@@ -46,27 +50,6 @@ export {
   PERMANENT_FAILURE,
   RESTART_BACKOFF_MS,
 } from './restart-policy.ts';
-
-/** A stream's switch from a hardware encoder to x264 while running. */
-export interface EncoderFallback {
-  from: EncoderKind;
-  reason: string;
-}
-
-/** What the transcoder reports per stream (gRPC and metrics read it). */
-export interface TranscodeState {
-  status: 'starting' | 'encoding' | 'complete' | 'error';
-  rungs: readonly Rung[];
-  /** The encoder this stream runs now (x264 after a fallback). */
-  encoder: EncoderKind;
-  /** Set once the stream has fallen back from a hardware encoder to x264. */
-  fallback: EncoderFallback | undefined;
-  progress: FfmpegProgress | undefined;
-  restarts: number;
-  droppedGops: number;
-  droppedFrames: number;
-  error: string | undefined;
-}
 
 /**
  * One stream's ffmpeg: planned from the source once its sequence header is
@@ -108,9 +91,10 @@ export class StreamTranscoder {
     entry.transcode = this.state;
   }
 
-  /** Takes one media message from the session. */
+  /** Takes one media message, straight from the publishing connection (its StreamSink). */
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
+    if (message.config) this.#remember(message);
     if (this.#process === undefined && this.#preparing === undefined && message.typeId === 9 && message.keyframe && !message.config) {
       if (!this.#feed.ready) return;
       this.#pending.push(this.#feed.start());
@@ -129,12 +113,23 @@ export class StreamTranscoder {
 
   /** Tags that arrived while the output directory was being prepared. */
   #pending: Buffer[] = [];
+  /** The source as its configuration messages describe it (the ladder is planned from these). */
+  #video: VideoConfig | undefined;
+  #audio: AudioConfig | undefined;
+  #metadata: StreamMetadata = {};
+
+  #remember(message: MediaMessage): void {
+    const info = message.info;
+    if (info?.video !== undefined) this.#video = info.video;
+    if (info?.audio !== undefined) this.#audio = info.audio;
+    if (info?.metadata !== undefined) this.#metadata = info.metadata;
+  }
 
   async #prepare(): Promise<void> {
-    const { entry } = this;
-    const video = entry.video!;
-    const fps = typeof entry.metadata['framerate'] === 'number' ? entry.metadata['framerate'] : undefined;
-    const kbps = typeof entry.metadata['videodatarate'] === 'number' ? entry.metadata['videodatarate'] : undefined;
+    const video = this.#video!;
+    const metadata = this.#metadata;
+    const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
+    const kbps = typeof metadata['videodatarate'] === 'number' ? metadata['videodatarate'] : undefined;
     const rungs = planLadder(
       this.#settings.ladder ?? DEFAULT_LADDER,
       { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
@@ -157,7 +152,7 @@ export class StreamTranscoder {
       ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
       segmentSeconds: this.#settings.segmentSeconds,
       windowSegments: this.#settings.windowSegments,
-      audio: this.entry.audio !== undefined,
+      audio: this.#audio !== undefined,
       audioKbps: this.#settings.audioKbps,
       outputDir: this.dir,
       progressUrl: 'pipe:3',
@@ -192,7 +187,7 @@ export class StreamTranscoder {
   #publishMaster(process: FfmpegProcess): void {
     const inPlace = this.#settings.hlsMasterName === false;
     const source = join(this.dir, inPlace ? 'master.m3u8' : FFMPEG_MASTER_NAME);
-    const audioKbps = this.entry.audio === undefined ? 0 : this.#settings.audioKbps;
+    const audioKbps = this.#audio === undefined ? 0 : this.#settings.audioKbps;
     let done = false;
     let watcher: FSWatcher | undefined;
     const stop = (): void => {
@@ -277,7 +272,6 @@ export class StreamTranscoder {
   #giveUp(reason: string): void {
     this.state.status = 'error';
     this.state.error = reason;
-    this.entry.error = reason;
     this.#log.error({ reason }, 'transcoding stopped for this stream');
   }
 

@@ -1,101 +1,99 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { encodeAmf0 } from '../../src/rtmp/amf0.ts';
-import { command } from '../../src/rtmp/command.ts';
-import { userControl, windowAckSize } from '../../src/rtmp/control.ts';
-import { TestRtmpClient } from '../support/rtmp-client.ts';
-import { startTestServer } from '../support/server.ts';
-import { waitUntil } from '../support/wait.ts';
+import { aacFrame, ClientBytes, clientHandshake, serverMessages } from '../support/rtmp-bytes.ts';
+import { sessionHarness } from '../support/session-harness.ts';
 
-/** Session behaviour beyond the happy path of a real encoder. */
+/**
+ * Session behaviour beyond the happy path of a real encoder, on a memory
+ * socket and a fake clock (no app, no listening sockets): the pure protocol
+ * core is tested on its own in test/rtmp/server-connection.test.ts.
+ */
 describe('RTMP session', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
-  before(async () => {
-    server = await startTestServer({ RTMP_MAX_RESOLUTION: '720p' });
-  });
-  after(() => server?.close());
+  const publishing = (key: string, options = {}) => {
+    const h = sessionHarness(options);
+    h.send(Buffer.concat([clientHandshake(), new ClientBytes().publish(key).bytes()]));
+    assert.equal(h.statuses().at(-1)?.code, 'NetStream.Publish.Start');
+    return h;
+  };
 
-  const media = (typeId: 8 | 9 | 18, streamId: number, payload: Buffer, timestamp = 0) => ({ csid: 6, typeId, streamId, timestamp, payload });
-
-  test('commands wrapped as AMF3 (type 17) are accepted', async () => {
-    const client = await TestRtmpClient.handshake(server.port);
+  test('commands wrapped as AMF3 (type 17) are accepted', () => {
+    const h = sessionHarness();
     const body = encodeAmf0('connect', 1, { app: 'live', objectEncoding: 3 });
-    client.send({ csid: 3, typeId: 17, streamId: 0, timestamp: 0, payload: Buffer.concat([Buffer.from([0]), body]) });
-    await client.waitFor(() => client.commands.some((c) => c.name === '_result'), 'connect result');
-    const info = client.commands.find((c) => c.name === '_result')!.args[0] as Record<string, unknown>;
+    h.send(Buffer.concat([clientHandshake(), new ClientBytes().raw(3, 17, 0, 0, Buffer.concat([Buffer.from([0]), body])).bytes()]));
+    const { messages, commands } = serverMessages(Buffer.concat(h.socket.chunks));
+    const info = commands.find((c) => c.name === '_result')!.args[0] as Record<string, unknown>;
     assert.equal(info['code'], 'NetConnection.Connect.Success');
     assert.equal(info['objectEncoding'], 3);
     // connect announced our window, bandwidth and chunk size first (RTMP spec 7.2.1.1).
-    assert.deepEqual(client.messages.slice(0, 3).map((m) => m.typeId), [5, 6, 1]);
-    client.destroy();
+    assert.deepEqual(messages.slice(0, 3).map((m) => m.typeId), [5, 6, 1]);
   });
 
-  test('Ping Request is answered with Ping Response; acknowledgements follow the peer window', async () => {
-    const { client, streamId } = await TestRtmpClient.connected(server.port);
-    client.send(userControl(6, 0x1234));
-    await client.waitFor(() => client.messages.some((m) => m.typeId === 4 && m.payload.readUInt16BE(0) === 7), 'ping response');
-    const pong = client.messages.find((m) => m.typeId === 4 && m.payload.readUInt16BE(0) === 7)!;
+  test('Ping Request is answered with Ping Response; acknowledgements follow the peer window; figures are counted', () => {
+    const h = sessionHarness();
+    h.send(Buffer.concat([clientHandshake(), new ClientBytes().raw(2, 4, 0, 0, Buffer.from('000600001234', 'hex')).raw(2, 5, 0, 0, Buffer.from('00001000', 'hex')).publish('acked').bytes()]));
+    const media = new ClientBytes().raw(4, 18, 1, 0, encodeAmf0('@setDataFrame', 'onMetaData', { width: 320, height: 240 }));
+    for (let i = 0; i < 10; i++) media.raw(4, 8, 1, i * 23, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(1000)]));
+    const bytes = media.bytes();
+    for (let o = 0; o < bytes.length; o += 1000) h.send(bytes.subarray(o, o + 1000));
+    const { messages } = serverMessages(Buffer.concat(h.socket.chunks));
+    const pong = messages.find((m) => m.typeId === 4 && m.payload.readUInt16BE(0) === 7)!;
     assert.equal(pong.payload.readUInt32BE(2), 0x1234);
-    client.send(windowAckSize(4096));
-    assert.equal((await client.publish(streamId, 'acked')).code, 'NetStream.Publish.Start');
-    client.send(media(18, streamId, encodeAmf0('@setDataFrame', 'onMetaData', { width: 320, height: 240 })));
-    for (let i = 0; i < 10; i++) client.send(media(8, streamId, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(1000)]), i * 23));
-    await client.waitFor(() => client.messages.some((m) => m.typeId === 3), 'acknowledgement');
-    const ack = client.messages.find((m) => m.typeId === 3)!;
-    assert.ok(ack.payload.readUInt32BE(0) >= 4096, `ack sequence ${ack.payload.readUInt32BE(0)}`);
-    assert.equal(server.registry.get('acked')?.metadata['width'], 320);
-    assert.equal(server.registry.get('acked')?.audioFrames, 10);
-    client.destroy();
+    const ack = messages.find((m) => m.typeId === 3);
+    assert.ok(ack !== undefined && ack.payload.readUInt32BE(0) >= 4096, `ack ${ack?.payload.readUInt32BE(0)}`);
+    const entry = h.registry.get('acked')!;
+    assert.equal(entry.metadata['width'], 320);
+    assert.equal(entry.audioFrames, 10);
+    assert.equal(entry.mediaBytes, 10 * 1002);
   });
 
-  test('Enhanced RTMP HEVC is recognised and refused by name', async () => {
-    const { client, streamId } = await TestRtmpClient.connected(server.port);
-    assert.equal((await client.publish(streamId, 'hevc')).code, 'NetStream.Publish.Start');
+  test('Enhanced RTMP HEVC is recognised and refused by name', () => {
+    const h = publishing('hevc');
     // IsExHeader | keyframe | PacketTypeSequenceStart, FourCC 'hvc1', then a (short) record.
-    client.send(media(9, streamId, Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.alloc(23)])));
-    await client.waitClosed();
-    const last = client.statuses().at(-1)!;
+    h.send(new ClientBytes().raw(6, 9, 1, 0, Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.alloc(23)])).bytes());
+    const last = h.statuses().at(-1)!;
     assert.equal(last.code, 'NetStream.Publish.Rejected');
     assert.equal(last.status, 400);
     assert.match(last.description, /hevc \(Enhanced RTMP FourCC 'hvc1'\) is not supported; publish H\.264/);
-    assert.equal(server.registry.get('hevc'), undefined);
+    assert.equal(h.registry.get('hevc'), undefined);
+    assert.deepEqual(h.ended, ['refused']);
+    h.clock.advance(500);
+    assert.equal(h.socket.destroyed, true, 'closed after the grace');
   });
 
-  test('onMetaData above the maximum resolution is refused before any video', async () => {
-    const { client, streamId } = await TestRtmpClient.connected(server.port);
-    assert.equal((await client.publish(streamId, 'huge')).code, 'NetStream.Publish.Start');
-    client.send(media(18, streamId, encodeAmf0('@setDataFrame', 'onMetaData', { width: 1920, height: 1080, videocodecid: 7 })));
-    await client.waitClosed();
-    const last = client.statuses().at(-1)!;
+  test('onMetaData above the maximum resolution is refused before any video', () => {
+    const h = publishing('huge', { maxResolution: 720 });
+    h.send(new ClientBytes().raw(4, 18, 1, 0, encodeAmf0('@setDataFrame', 'onMetaData', { width: 1920, height: 1080, videocodecid: 7 })).bytes());
+    const last = h.statuses().at(-1)!;
     assert.equal(last.code, 'NetStream.Publish.Rejected');
     assert.match(last.description, /1920x1080 \(from the metadata\) exceeds the maximum resolution \(RTMP_MAX_RESOLUTION=720p\)/);
+    assert.equal(h.pushed.length, 0, 'nothing reached the sink');
   });
 
-  test('aggregate messages are split into their FLV tags', async () => {
-    const { client, streamId } = await TestRtmpClient.connected(server.port);
-    assert.equal((await client.publish(streamId, 'agg')).code, 'NetStream.Publish.Start');
+  test('aggregate messages are split into their FLV tags', () => {
+    const h = publishing('agg');
     const tag = (ts: number) => {
-      const body = Buffer.from([0xaf, 0x01, 1, 2, 3]);
-      const h = Buffer.alloc(11);
-      h[0] = 8;
-      h.writeUIntBE(body.length, 1, 3);
-      h.writeUIntBE(ts, 4, 3);
+      const body = aacFrame();
+      const header = Buffer.alloc(11);
+      header[0] = 8;
+      header.writeUIntBE(body.length, 1, 3);
+      header.writeUIntBE(ts, 4, 3);
       const prev = Buffer.alloc(4);
       prev.writeUInt32BE(11 + body.length);
-      return Buffer.concat([h, body, prev]);
+      return Buffer.concat([header, body, prev]);
     };
-    client.send({ csid: 6, typeId: 22, streamId, timestamp: 1000, payload: Buffer.concat([tag(500), tag(523), tag(546)]) });
-    await waitUntil(() => server.registry.get('agg')?.audioFrames === 3, 'three audio frames');
-    assert.equal(server.registry.get('agg')?.lastTimestamp, 1046);
-    client.destroy();
+    h.send(new ClientBytes().raw(6, 22, 1, 1000, Buffer.concat([tag(500), tag(523), tag(546)])).bytes());
+    const entry = h.registry.get('agg')!;
+    assert.equal(entry.audioFrames, 3);
+    assert.equal(entry.lastTimestamp, 1046);
+    assert.deepEqual(h.pushed.map((m) => m.timestamp), [1000, 1023, 1046]);
   });
 
-  test('play is answered with NetStream.Play.Failed (ingest only) and the connection stays usable', async () => {
-    const { client, streamId } = await TestRtmpClient.connected(server.port);
-    client.send({ ...command('play', 0, null, ['x']), streamId });
-    await client.waitFor(() => client.statuses().length > 0, 'play status');
-    assert.equal(client.statuses()[0]!.code, 'NetStream.Play.Failed');
-    assert.equal((await client.publish(streamId, 'after-play')).code, 'NetStream.Publish.Start');
-    client.destroy();
+  test('play is answered with NetStream.Play.Failed (ingest only) and the connection stays usable', () => {
+    const h = sessionHarness();
+    h.send(Buffer.concat([clientHandshake(), new ClientBytes().command('connect', 1, { app: 'live' }).command('createStream', 2, null).command('play', 0, null, ['x'], 1).bytes()]));
+    assert.equal(h.statuses()[0]!.code, 'NetStream.Play.Failed');
+    h.send(new ClientBytes().command('publish', 0, null, ['after-play', 'live'], 1).bytes());
+    assert.equal(h.statuses().at(-1)!.code, 'NetStream.Publish.Start');
   });
 });

@@ -306,7 +306,7 @@ describe('prometheus /metrics', () => {
 describe('prometheus over a real StreamRegistry', () => {
   test('a StreamRegistry satisfies the narrow interface', async () => {
     const registry = new StreamRegistry({ maxStreams: 1, bitrateWindowMs: 1000, now: () => 5000 });
-    const entry = registry.publish({ key: 'live1', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live' });
+    const { entry } = registry.publish({ key: 'live1', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live' });
     entry.addBytes(1000, 5000);
     registry.totalBytesIn = 1000;
     registry.refuse('max-streams', { peer: '127.0.0.1:2', message: 'full' });
@@ -336,14 +336,14 @@ describe('ffmpeg restarts over every stream since start', () => {
     });
     const total = async () => parseExposition(await prom.metrics()).get('proxy_rtmp_ffmpeg_restarts_all_streams_total')?.samples.get('proxy_rtmp_ffmpeg_restarts_all_streams_total{}');
     assert.equal(await total(), 0);
-    const a = registry.publish({ key: 'a', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live/a' });
-    const b = registry.publish({ key: 'b', app: 'live', query: {}, peer: '127.0.0.1:2', sourceUrl: 'rtmp://x/live/b' });
+    const { entry: a } = registry.publish({ key: 'a', app: 'live', query: {}, peer: '127.0.0.1:1', sourceUrl: 'rtmp://x/live/a' });
+    const { entry: b } = registry.publish({ key: 'b', app: 'live', query: {}, peer: '127.0.0.1:2', sourceUrl: 'rtmp://x/live/b' });
     a.transcode = state(2);
     b.transcode = state(3);
     assert.equal(await total(), 5);
     registry.unpublish(a);
     assert.equal(await total(), 5, 'an ended stream still counts');
-    registry.publish({ key: 'c', app: 'live', query: {}, peer: '127.0.0.1:3', sourceUrl: 'rtmp://x/live/c' }).transcode = state(1);
+    registry.publish({ key: 'c', app: 'live', query: {}, peer: '127.0.0.1:3', sourceUrl: 'rtmp://x/live/c' }).entry.transcode = state(1);
     registry.unpublish(b);
     assert.equal(await total(), 6);
   });

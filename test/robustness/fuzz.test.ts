@@ -15,6 +15,7 @@ import {
   editMessages,
   fuzzAmf0,
   fuzzChunkDecoder,
+  fuzzConnection,
   fuzzFlvTag,
   fuzzHandshake,
   fuzzSession,
@@ -30,7 +31,8 @@ import {
  * Protocol-level fuzzing (issue 6): the handshake, the chunk decoder, AMF0,
  * FLV tags and the whole session, fed random bytes and mutations of what
  * ffmpeg and GStreamer really sent (fixtures/*.c2s.bin). One seeded budget is
- * shared out: FUZZ_CASES (default 100 000) cases in all, FUZZ_SEED picks the
+ * shared out: FUZZ_CASES (default 100 000) cases, plus 8% for the pure server
+ * connection (the other targets keep their whole share), FUZZ_SEED picks the
  * run (fixed by default, so CI is reproducible; fast-check prints the seed and
  * the shrunk input of any failure). Every crasher found is kept under
  * fixtures/crashers/ and replayed first. The invariants live in targets.ts;
@@ -50,7 +52,7 @@ function envInt(name: string, fallback: number): number {
 const TOTAL = envInt('FUZZ_CASES', 100_000);
 const SEED = envInt('FUZZ_SEED', 0x5eed6);
 
-/** Each property's share of the budget. */
+/** Each property's share of the budget: the shares of the targets before the server connection add up to 1, its own come on top. */
 const SHARES = {
   handshakeRandom: 0.05,
   handshakeMutated: 0.06,
@@ -60,6 +62,8 @@ const SHARES = {
   amfMutated: 0.1,
   flvRandom: 0.04,
   flvMutated: 0.1,
+  connectionMutated: 0.04,
+  connectionEdited: 0.04,
   sessionMutated: 0.1,
   sessionEdited: 0.1,
 } as const;
@@ -189,6 +193,8 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
       fuzzHandshake(capture.subarray(0, HANDSHAKE_BYTES + 100), [1]);
       fuzzSession(capture, [capture.length]);
       fuzzSession(capture, [1]);
+      assert.deepEqual(fuzzConnection(capture, [1]), fuzzConnection(capture, [capture.length]));
+      assert.deepEqual(fuzzConnection(capture, [7], true, true), fuzzConnection(capture, [capture.length]));
     }
   });
 
@@ -217,6 +223,7 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
               break;
             case 'session':
               fuzzSession(bytes, split);
+              fuzzConnection(bytes, split);
               break;
             default:
               assert.fail(`unknown target in ${file}`);
@@ -318,6 +325,28 @@ describe(`protocol fuzz: ${TOTAL} cases, seed ${SEED}`, () => {
         sample();
       }),
       params('flvMutated'),
+    );
+  });
+
+  test(`server connection: mutated captures, publishes accepted or held (${runs('connectionMutated')} cases)`, () => {
+    fc.assert(
+      fc.property(fc.nat(), mutations(), sizes, fc.boolean(), fc.boolean(), (which, edits, split, accept, direct) => {
+        fuzzConnection(mutate(CAPTURES[which % CAPTURES.length]!, edits, CHUNK_STREAMS, HANDSHAKE_BYTES), split, accept, direct);
+        sample();
+      }),
+      params('connectionMutated'),
+    );
+  });
+
+  test(`server connection: hostile messages, validly chunked; unedited, the events do not depend on the split or on how media is taken (${runs('connectionEdited')} cases)`, () => {
+    const reference = CAPTURES.map((_, i) => fuzzConnection(editMessages(i, []), [1 << 30]));
+    fc.assert(
+      fc.property(fc.nat(), fc.array(messageEdit, { minLength: 0, maxLength: 5 }), sizes, fc.boolean(), (which, edits, split, direct) => {
+        const events = fuzzConnection(editMessages(which, edits), split, true, direct);
+        if (edits.length === 0) assert.deepEqual(events, reference[which % reference.length]);
+        sample();
+      }),
+      params('connectionEdited'),
     );
   });
 

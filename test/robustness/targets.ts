@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG, parseResolution } from '../../src/config/index.ts';
 import { ProxyRtmpError } from '../../src/errors.ts';
@@ -16,14 +14,17 @@ import { RtmpSession, type SessionOptions } from '../../src/ingest/session.ts';
 import { parseAudioSpecificConfig } from '../../src/media/aac.ts';
 import { parseAvcDecoderConfig } from '../../src/media/avc.ts';
 import { parseAudioTag, parseVideoTag } from '../../src/media/flv-tag.ts';
+import type { MediaMessage } from '../../src/media/media-message.ts';
 import { decodeAmf0, encodeAmf0, type AmfValue } from '../../src/rtmp/amf0.ts';
 import { ChunkDecoder, DEFAULT_CHUNK_LIMITS, type ChunkDecoderLimits, type RawMessage } from '../../src/rtmp/chunk-decoder.ts';
 import { ChunkEncoder } from '../../src/rtmp/chunk-encoder.ts';
 import { decodeCommand, decodeData } from '../../src/rtmp/command.ts';
 import { decodeControl } from '../../src/rtmp/control.ts';
+import { ServerConnection, type ServerConnectionOptions } from '../../src/rtmp/server-connection.ts';
 import { digestOffset, findClientDigest, HANDSHAKE_SIZE, packetDigest, ServerHandshake } from '../../src/rtmp/handshake.ts';
 import { StreamRegistry } from '../../src/streams/registry.ts';
 import { GopFeed } from '../../src/transcode/gop-feed.ts';
+import { MemorySocket } from '../support/memory-socket.ts';
 
 /** C0 + C1 + C2. */
 export const HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_SIZE;
@@ -280,44 +281,6 @@ export function fuzzFlvTag(typeId: 8 | 9, body: Buffer): void {
 // The whole session (handshake → chunks → commands → media → GOP feed), over
 // an in-memory socket.
 
-/** Just enough of net.Socket for RtmpSession; records what the server writes. */
-class MemorySocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly localAddress = '127.0.0.1';
-  readonly localPort = 1935;
-  destroyed = false;
-  writable = true;
-  paused = false;
-  written = 0;
-  setNoDelay(): this {
-    return this;
-  }
-  pause(): this {
-    this.paused = true;
-    return this;
-  }
-  /** The session corks its replies during the command phase; a memory socket has nothing to batch. */
-  cork(): void {}
-  uncork(): void {}
-  write(bytes: Buffer): boolean {
-    this.written += bytes.length;
-    return true;
-  }
-  end(): this {
-    this.writable = false;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      this.writable = false;
-      this.emit('close', false);
-    }
-    return this;
-  }
-}
-
 /**
  * The session settings app.ts derives from the default configuration, except
  * the decoder's caps: the tight profile keeps thousands of refused sessions
@@ -350,10 +313,10 @@ let sessionIds = 0;
  */
 export function fuzzSession(input: Buffer, sizes: readonly number[]): void {
   const socket = new MemorySocket();
-  const registry = new StreamRegistry({ maxStreams: 2, bitrateWindowMs: SESSION_OPTIONS.bitrateWindowMs });
-  const session = new RtmpSession(++sessionIds, socket as unknown as Socket, SESSION_OPTIONS, registry, sessionLog);
   const feed = new GopFeed({ maxBacklogBytes: 1 << 20 });
-  session.on('media', (_entry, message) => void feed.push(message, 0));
+  const sinks = { open: () => ({ push: (message: MediaMessage) => void feed.push(message, 0), end() {} }) };
+  const registry = new StreamRegistry({ maxStreams: 2, bitrateWindowMs: SESSION_OPTIONS.bitrateWindowMs, sinks });
+  new RtmpSession(++sessionIds, socket.socket, SESSION_OPTIONS, registry, sessionLog);
   errorLines.length = 0;
   for (const piece of pieces(input, sizes)) {
     if (socket.paused || socket.destroyed) break;
@@ -440,3 +403,84 @@ export function editMessages(capture: number, edits: readonly MessageEdit[]): Bu
   }
   return Buffer.concat(parts);
 }
+
+// ---------------------------------------------------------------------------
+// The pure server connection (handshake → chunks → commands → media), fed bytes directly.
+
+/** Errors a connection may report: protocol, AMF, media and the resolution limit. */
+const CONNECTION_ERRORS = ['ERR_RTMP_', 'ERR_AMF0_', 'ERR_MEDIA_', 'ERR_RESOLUTION_LIMIT'] as const;
+
+/**
+ * Feeds `input` to a ServerConnection in `sizes` pieces, accepting publishes
+ * at once (`accept`) or holding them, as authentication would, with media as
+ * events or (`direct`) through the media callback. Invariants: an
+ * error event carries one of our typed errors, comes last, and nothing is read
+ * after it; handshake comes first, connect before publish, media only while a
+ * publish is accepted; what is sent stays within a small multiple of what was
+ * read. Returns a summary of the events (for oracles).
+ */
+export function fuzzConnection(input: Buffer, sizes: readonly number[], accept = true, direct = false): string[] {
+  const events: string[] = [];
+  // With `direct`, media comes through the callback the session uses, during push; else as events.
+  const onMedia = (m: MediaMessage) => {
+    assert.ok(live && !failed, 'media only while a publish is accepted');
+    events.push(`media ${m.typeId} ${m.timestamp} ${m.payload.length}`);
+  };
+  const conn = new ServerConnection(CONNECTION_OPTIONS, direct ? onMedia : undefined);
+  let written = 0;
+  let failed = false;
+  let live = false;
+  let connected = false;
+  for (const piece of pieces(input, sizes)) {
+    let result = conn.push(piece, 0);
+    for (;;) {
+      if (failed) {
+        assert.deepEqual([result.out.length, result.events.length], [0, 0], 'nothing after an error');
+        break;
+      }
+      for (const bytes of result.out) written += bytes.length;
+      for (const e of result.events) {
+        assert.ok(!failed, 'an error is the last event');
+        switch (e.type) {
+          case 'handshake':
+            assert.equal(events.length, 0, 'handshake first');
+            break;
+          case 'connect':
+            connected = true;
+            break;
+          case 'publish':
+            assert.ok(connected && !live, 'publish after connect, not while publishing');
+            if (accept) {
+              for (const bytes of conn.accept('k')) written += bytes.length;
+              live = true;
+            }
+            break;
+          case 'media':
+            assert.ok(!direct && live, 'media only while a publish is accepted, and not as an event when a callback takes it');
+            break;
+          case 'unpublish':
+            assert.equal(e.live, live);
+            live = false;
+            break;
+          case 'error':
+            expectTyped(e.error, CONNECTION_ERRORS, 'ServerConnection.push');
+            failed = true;
+            break;
+        }
+        events.push(e.type === 'media' ? `media ${e.typeId} ${e.timestamp} ${e.payload.length}` : e.type === 'error' ? `error ${(e.error as { code: string }).code}` : e.type);
+      }
+      if (!result.paused) break;
+      result = conn.push(Buffer.alloc(0), 0);
+    }
+  }
+  assert.ok(written <= HANDSHAKE_BYTES + 4 * input.length + 4096, `wrote ${written} bytes for ${input.length} read`);
+  return events;
+}
+
+const CONNECTION_OPTIONS: ServerConnectionOptions = {
+  app: SESSION_OPTIONS.app,
+  chunkSize: SESSION_OPTIONS.chunkSize,
+  windowAckSize: SESSION_OPTIONS.windowAckSize,
+  decoderLimits: SESSION_OPTIONS.decoderLimits,
+  maxResolution: SESSION_OPTIONS.maxResolution,
+};

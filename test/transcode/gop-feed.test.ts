@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { MediaMessage } from '../../src/ingest/session.ts';
+import type { FeedMessage as MediaMessage } from '../../src/transcode/gop-feed.ts';
 import { GopFeed } from '../../src/transcode/gop-feed.ts';
 
 const video = (timestamp: number, keyframe: boolean): MediaMessage => ({

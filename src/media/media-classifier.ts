@@ -1,0 +1,108 @@
+import { MediaUnsupportedError, ResolutionLimitError } from '../errors.ts';
+import { parseAudioSpecificConfig } from './aac.ts';
+import { parseAvcDecoderConfig } from './avc.ts';
+import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
+import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
+
+/**
+ * Classifies one publishing stream's audio, video and metadata messages, once,
+ * for every consumer: keyframe, configuration, coded frame, the decoded
+ * sequence headers and onMetaData. Accepts H.264 and AAC (other codecs are
+ * refused by name, ERR_MEDIA_UNSUPPORTED) and sources up to `maxResolution`
+ * (ERR_RESOLUTION_LIMIT). Pure: no socket, no clock.
+ *
+ * Hot path: once a stream is known as H.264/AAC, coded frames are recognised
+ * from their first bytes without building a tag object.
+ */
+export class MediaClassifier {
+  readonly #maxResolution: number;
+  #videoCodec: string | undefined;
+  #audioCodec: string | undefined;
+
+  /** `maxResolution`: the largest source, as lines of the short side (1080 for "1080p"). */
+  constructor(maxResolution: number) {
+    this.#maxResolution = maxResolution;
+  }
+
+  /** A video message body (FLV spec E.4.3.1; Enhanced RTMP). */
+  video(timestamp: number, payload: Buffer): MediaMessage {
+    const first = payload[0]!;
+    const frameType = first >> 4;
+    // Fast path, no tag object: legacy AVC coded frames (FLV spec E.4.3.1: FrameType 1-3,
+    // CodecID 7, AVCPacketType 1, SI24 composition time) once the stream is known as H.264.
+    if ((first & 0x0f) === 7 && frameType >= 1 && frameType <= 3 && payload.length >= 5 && payload[1] === 1 && this.#videoCodec === 'h264') {
+      return message(9, timestamp, payload, frameType === 1, false, true, undefined);
+    }
+    const tag = parseVideoTag(payload);
+    this.#acceptVideoCodec(tag);
+    this.#videoCodec = tag.codec;
+    if (tag.packet === 'sequence-start') {
+      const video = parseAvcDecoderConfig(tag.payload);
+      this.checkResolution(video.width, video.height, 'sequence header');
+      return message(9, timestamp, payload, false, true, false, { codec: tag.codec, video });
+    }
+    const coded = tag.packet === 'coded-frames';
+    return message(9, timestamp, payload, coded && tag.frameType === 'key', false, coded, { codec: tag.codec });
+  }
+
+  /** An audio message body (FLV spec E.4.2.1; Enhanced RTMP v2). */
+  audio(timestamp: number, payload: Buffer): MediaMessage {
+    // Fast path: AAC raw frames (FLV spec E.4.2.1: SoundFormat 10, AACPacketType 1).
+    if (payload[0]! >> 4 === 10 && payload.length >= 2 && payload[1] === 1 && this.#audioCodec === 'aac') {
+      return message(8, timestamp, payload, false, false, true, undefined);
+    }
+    const tag = parseAudioTag(payload);
+    if (tag.enhanced) {
+      throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
+    }
+    this.#audioCodec = tag.codec;
+    if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
+      return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio: parseAudioSpecificConfig(tag.payload) });
+    }
+    return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', { codec: tag.codec });
+  }
+
+  /** onMetaData (its first value, an object): numbers, strings and booleans are kept. */
+  metadata(timestamp: number, payload: Buffer, values: Readonly<Record<string, unknown>>): MediaMessage {
+    const meta: Record<string, string | number | boolean> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') meta[k] = v;
+    }
+    const frozen: StreamMetadata = Object.freeze(meta);
+    const { width, height } = frozen;
+    if (typeof width === 'number' && typeof height === 'number') this.checkResolution(width, height, 'metadata');
+    return message(18, timestamp, payload, false, true, false, { codec: undefined, metadata: frozen });
+  }
+
+  /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */
+  #acceptVideoCodec(tag: VideoTag): void {
+    if (tag.codec === 'h264') return;
+    const what = tag.enhanced ? `${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}')` : tag.codec;
+    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264`);
+  }
+
+  /** Throws ERR_RESOLUTION_LIMIT when the short side or (at 16:9) the long side is above the limit. */
+  checkResolution(width: number, height: number, source: string): void {
+    const max = this.#maxResolution;
+    const short = Math.min(width, height);
+    const long = Math.max(width, height);
+    if (short > max || long > Math.round((max * 16) / 9)) {
+      throw new ResolutionLimitError(
+        `source ${width}x${height} (from the ${source}) exceeds the maximum resolution (RTMP_MAX_RESOLUTION=${max}p)`,
+      );
+    }
+  }
+}
+
+/** Every field set, in one order: one object shape for every message. */
+function message(
+  typeId: 8 | 9 | 18,
+  timestamp: number,
+  payload: Buffer,
+  keyframe: boolean,
+  config: boolean,
+  frame: boolean,
+  info: MediaInfo | undefined,
+): MediaMessage {
+  return { type: 'media', typeId, timestamp, payload, keyframe, config, frame, info };
+}

@@ -1,0 +1,29 @@
+/**
+ * The transcoder's per-stream figures, as the registry carries them for gRPC
+ * and metrics. Types only, importing only leaf modules: the registry can name
+ * them without depending on the transcoder.
+ */
+import type { EncoderKind } from './ffmpeg-args.ts';
+import type { Rung } from './ladder.ts';
+import type { FfmpegProgress } from './progress.ts';
+
+/** A stream's switch from a hardware encoder to x264 while running. */
+export interface EncoderFallback {
+  from: EncoderKind;
+  reason: string;
+}
+
+/** What the transcoder reports per stream (gRPC and metrics read it). */
+export interface TranscodeState {
+  status: 'starting' | 'encoding' | 'complete' | 'error';
+  rungs: readonly Rung[];
+  /** The encoder this stream runs now (x264 after a fallback). */
+  encoder: EncoderKind;
+  /** Set once the stream has fallen back from a hardware encoder to x264. */
+  fallback: EncoderFallback | undefined;
+  progress: FfmpegProgress | undefined;
+  restarts: number;
+  droppedGops: number;
+  droppedFrames: number;
+  error: string | undefined;
+}
