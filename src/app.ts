@@ -12,12 +12,13 @@ import { SystemMonitor } from './metrics/system.ts';
 import { RtmpServer } from './ingest/rtmp-server.ts';
 import type { Logger } from './log.ts';
 import { hasCode } from './errors.ts';
-import { OLDEST_FFMPEG, probeFeatures } from './ffmpeg/features.ts';
 import { defaultCacheDir, locateFfmpeg, type FfmpegBinary, type FfmpegLocation } from './ffmpeg/locate.ts';
 import { describeDetection, detectEncoder, type EncoderDetection } from './ffmpeg/encoders.ts';
 import { StreamRegistry } from './streams/registry.ts';
 import type { FfmpegProbe } from './transcode/ffmpeg-probe.ts';
-import { resolveOutputRoot, TranscodeManager } from './transcode/manager.ts';
+import { TranscodeManager } from './transcode/manager.ts';
+import { PackagedOutputs } from './package/outputs.ts';
+import { ConfigError } from './errors.ts';
 
 /** What a running app exposes to main and to tests. */
 export interface RunningApp {
@@ -26,6 +27,8 @@ export interface RunningApp {
   readonly rtmpAddress: AddressInfo;
   /** Present when transcoding is enabled. */
   readonly transcoder: TranscodeManager | undefined;
+  /** Every stream's packaged output (HLS, DASH), served from memory. */
+  readonly outputs: PackagedOutputs;
   readonly http: HttpServer;
   /** CPU, memory and GPU of the service and its ffmpeg children, sampled once a second. */
   readonly system: SystemSampler;
@@ -50,10 +53,14 @@ export interface RunningApp {
 export async function startApp(config: Config, log: Logger): Promise<RunningApp> {
   const startedAt = Date.now();
   // Publish/playback authentication and per-address limits; auth.log names streams by key id when keys are credentials.
-  const auth = createAuth(config, log, resolveOutputRoot(config.transcode.outputDir), pkg.version);
+  // Stream keys appear in output URLs (/streams/<key>/…) only: nothing is written to disk.
+  const auth = createAuth(config, log, '/streams', pkg.version);
   const maxHeight = parseResolution(config.limits.maxResolution);
+  if (config.transcode.partSeconds > config.transcode.segmentSeconds) {
+    throw new ConfigError(`transcode.partSeconds (${config.transcode.partSeconds}) must not exceed transcode.segmentSeconds (${config.transcode.segmentSeconds})`);
+  }
   let transcoder: TranscodeManager | undefined;
-  const outputRoot = resolveOutputRoot(config.transcode.outputDir);
+  const outputs = new PackagedOutputs({ lowLatency: config.transcode.lowLatency });
   let ffmpeg: FfmpegProbe | undefined;
   let detection: EncoderDetection<FfmpegBinary> | undefined;
   if (config.transcode.enabled) {
@@ -86,26 +93,28 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     const binary = detection?.chosen?.ffmpeg ?? location?.chosen;
     const ffmpegPath = binary?.path ?? 'ffmpeg';
     if (binary !== undefined) ffmpeg = { ok: true, binary: ffmpegPath, version: binary.version };
-    const features = location === undefined ? OLDEST_FFMPEG : await probeFeatures(ffmpegPath).catch(() => OLDEST_FFMPEG);
     transcoder = new TranscodeManager(
-      outputRoot,
+      outputs,
       {
         ffmpegPath,
-        hlsMasterName: features.hlsMasterName,
         encoder: detection?.chosen?.encoder ?? 'x264',
         ...(detection?.chosen?.vaapiDevice === undefined ? {} : { vaapiDevice: detection.chosen.vaapiDevice }),
         preset: config.transcode.preset,
         segmentSeconds: config.transcode.segmentSeconds,
-        windowSegments: config.transcode.windowSegments,
+        partSeconds: config.transcode.partSeconds,
         audioKbps: config.transcode.audioKbps,
         maxBacklogBytes: config.transcode.maxBacklogBytes,
         maxHeight,
         ladder: config.transcode.ladder,
       },
-      { lingerMs: config.transcode.lingerSeconds * 1000, quotaBytes: config.transcode.diskQuotaMb * 1024 * 1024 },
+      {
+        reconnectGraceMs: config.transcode.reconnectGraceSeconds * 1000,
+        lingerMs: config.transcode.lingerSeconds * 1000,
+        windowSegments: config.transcode.windowSegments,
+        maxBytesPerStream: config.transcode.memoryPerStreamMb * 1024 * 1024,
+      },
       auth.log,
     );
-    await transcoder.init();
   }
   const registry = new StreamRegistry({
     maxStreams: config.limits.maxStreams,
@@ -141,8 +150,17 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     auth.log,
     { ...(auth.authorizer === undefined ? {} : { authorizer: auth.authorizer }), gate: auth.limiter },
   );
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: outputRoot }, auth.log, {
+  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: '/' }, auth.log, {
     ...(auth.playback === undefined ? {} : { playback: auth.playback }),
+    outputs: {
+      get: (key, file, request) =>
+        outputs.request(key, file, {
+          search: request.search,
+          token: request.token,
+          // DASH UTCTiming: the clock of this very server, as the player reached it.
+          timeUrl: `http://${request.host ?? `${config.http.host}:${config.http.port}`}/time`,
+        }),
+    },
   });
   const system = new SystemSampler(new SystemMonitor(), { onError: (err) => log.warn({ err }, 'system sample failed') });
   await system.start();
@@ -156,6 +174,12 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     connectionsRefused: () => auth.limiter.refused,
   });
   http.route('/metrics', metrics.handler);
+  // The clock DASH players synchronise with (urn:mpeg:dash:utc:http-iso:2014), instead of a public time server.
+  http.route('/time', (_req, res) => {
+    const body = new Date().toISOString();
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': body.length });
+    res.end(body);
+  });
   const httpAddress = await http.listen();
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
@@ -170,7 +194,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     draining: () => closing !== undefined,
     system,
     maxStreams: config.limits.maxStreams,
-    outputDir: transcoder?.root,
+    outputDir: undefined,
   });
   const grpc = new GrpcServer({ host: config.grpc.host, port: config.grpc.port }, handlers, log);
   const grpcPort = await grpc.listen();
@@ -186,6 +210,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     rtmp,
     rtmpAddress,
     transcoder,
+    outputs,
     http,
     httpAddress,
     system,

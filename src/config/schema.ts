@@ -157,18 +157,20 @@ export const configSchema = z.strictObject({
   }),
   transcode: z.strictObject({
     enabled: z.boolean().describe('true or false'),
-    outputDir: z.string().max(4096).describe("an absolute directory path, or '' for the default"),
     ladder: ladder(),
     preset: z
       .string()
       .regex(/^[a-z0-9]{1,16}$/)
       .describe('an encoder preset name such as ultrafast, veryfast or medium'),
     segmentSeconds: integer(1, 30),
+    partSeconds: z.number().min(0.1).max(2).describe('a number of seconds between 0.1 and 2, at most transcode.segmentSeconds'),
+    lowLatency: z.boolean().describe('true or false'),
     windowSegments: integer(2, 100),
     audioKbps: integer(16, 512),
     lingerSeconds: integer(0, 86400),
+    reconnectGraceSeconds: integer(0, 300),
+    memoryPerStreamMb: integer(8, 4096),
     maxBacklogBytes: integer(65536),
-    diskQuotaMb: integer(0),
   }),
   ffmpeg: z.strictObject({
     path: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
@@ -381,12 +383,6 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'boolean',
     description: 'Transcode published streams into the HLS/DASH ladder (false: ingest only)',
   },
-  'transcode.outputDir': {
-    env: 'RTMP_OUTPUT_DIR',
-    kind: 'string',
-    description:
-      "Where HLS/DASH output is written; '' means $RUNTIME_DIRECTORY/streams under systemd (a tmpfs), else <tmpdir>/proxy-rtmp",
-  },
   'transcode.ladder': {
     env: 'RTMP_LADDER',
     kind: 'json',
@@ -398,26 +394,41 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'integer',
     description: 'Segment duration in seconds; keyframes are aligned to it on every rung',
   },
+  'transcode.partSeconds': {
+    env: 'RTMP_PART_SECONDS',
+    kind: 'number',
+    description: 'Part (CMAF chunk) duration: LL-HLS parts and LL-DASH chunks are this long',
+  },
+  'transcode.lowLatency': {
+    env: 'RTMP_LOW_LATENCY',
+    kind: 'boolean',
+    description: 'LL-HLS (parts, blocking playlist reload) and LL-DASH attributes; players without LL support play the same playlists',
+  },
   'transcode.windowSegments': {
     env: 'RTMP_WINDOW_SEGMENTS',
     kind: 'integer',
-    description: 'Segments kept in the live playlists and manifest; older ones are deleted',
+    description: 'Segments listed in the live playlists and manifest; older ones are freed',
   },
   'transcode.audioKbps': { env: 'RTMP_AUDIO_KBPS', kind: 'integer', description: 'AAC bitrate shared by every rung' },
   'transcode.lingerSeconds': {
     env: 'RTMP_LINGER_SECONDS',
     kind: 'integer',
-    description: 'How long a finished stream stays playable (with ENDLIST) before its output is deleted',
+    description: 'How long a finished stream stays playable (with ENDLIST) before its output is freed',
+  },
+  'transcode.reconnectGraceSeconds': {
+    env: 'RTMP_RECONNECT_GRACE_SECONDS',
+    kind: 'integer',
+    description: 'A publisher that comes back within this time continues the same playlists (after a discontinuity)',
+  },
+  'transcode.memoryPerStreamMb': {
+    env: 'RTMP_MEMORY_PER_STREAM_MB',
+    kind: 'integer',
+    description: 'Most memory one stream\'s packaged output may hold; past it the oldest segments are freed first',
   },
   'transcode.maxBacklogBytes': {
     env: 'RTMP_MAX_BACKLOG_BYTES',
     kind: 'integer',
     description: 'Bytes queued towards a slow ffmpeg before whole GOPs are dropped',
-  },
-  'transcode.diskQuotaMb': {
-    env: 'RTMP_DISK_QUOTA_MB',
-    kind: 'integer',
-    description: 'Total size of the HLS/DASH output above which new streams are not transcoded (0: no quota)',
   },
   'ffmpeg.path': {
     env: 'RTMP_FFMPEG_PATH',
@@ -600,7 +611,6 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
     },
     transcode: {
       enabled: true,
-      outputDir: '',
       // Same as DEFAULT_LADDER in src/transcode/ladder.ts (a test keeps them equal).
       ladder: [
         { name: '1080p', width: 1920, height: 1080, bitrateKbps: 5000, fps: 30, codec: 'h264' },
@@ -610,11 +620,14 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       ],
       preset: 'veryfast',
       segmentSeconds: 2,
+      partSeconds: 0.5,
+      lowLatency: true,
       windowSegments: 6,
       audioKbps: 128,
       lingerSeconds: 30,
+      reconnectGraceSeconds: 10,
+      memoryPerStreamMb: 64,
       maxBacklogBytes: 8 * 1024 * 1024,
-      diskQuotaMb: 0,
     },
     ffmpeg: { path: '', encoder: 'auto', vaapiDevice: '', cacheDir: '', probeTimeoutMs: 15_000 },
     auth: {

@@ -183,7 +183,8 @@ export class PackagedOutputs {
     if (file === 'master.m3u8') {
       text = masterPlaylist(snapshot, query === undefined ? {} : { query });
     } else if (file === 'manifest.mpd') {
-      text = mpd(snapshot, { timeUrl: request.timeUrl, lowLatency: this.#options.lowLatency, ...(query === undefined ? {} : { query }) });
+      // LL-DASH needs the open segment served with chunked transfer as its parts arrive; until then, plain live DASH.
+      text = mpd(snapshot, { timeUrl: request.timeUrl, ...(query === undefined ? {} : { query }) });
       contentType = MPD;
     } else if (file.endsWith('.m3u8')) {
       const rendition = renditionOf([...snapshot.video, ...(snapshot.audio ? [snapshot.audio] : [])], file.slice(0, -'.m3u8'.length));

@@ -1,15 +1,13 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
 import type { MediaMessage, StreamMetadata } from '../media/media-message.ts';
 import type { Logger } from '../log.ts';
 import type { StreamEntry } from '../streams/registry.ts';
-import { buildFfmpegArgs, type EncoderKind } from './ffmpeg-args.ts';
-import { FfmpegProcess, type FfmpegExit } from './ffmpeg-process.ts';
+import type { StreamPackager, TrackSpec } from '../package/stream-packager.ts';
+import { TrackInput } from '../package/track-input.ts';
+import { buildCmafPipeArgs, type EncoderKind } from './ffmpeg-args.ts';
+import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
 import { GopFeed } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
-import { augmentMasterPlaylist, FFMPEG_MASTER_NAME, PUBLISHED_MASTER_FILE } from './master-playlist.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
 import type { TranscodeState } from './transcode-state.ts';
@@ -19,12 +17,6 @@ export type { EncoderFallback, TranscodeState } from './transcode-state.ts';
 /** Transcoding settings shared by every stream (the `transcode` config section). */
 export interface TranscodeSettings {
   ffmpegPath: string;
-  /**
-   * The ffmpeg takes `-hls_master_name` (≥ 4.3; see ffmpeg/features.ts). Without
-   * it (the static 4.2 the executable carries) ffmpeg writes master.m3u8 itself,
-   * once per run and by rename; it is completed from there (see #publishMaster). Default true.
-   */
-  hlsMasterName?: boolean;
   /** The encoder start-up detection chose; a stream falls back to x264 when it fails while running. */
   encoder: EncoderKind;
   /** VAAPI render node (the one detection proved). */
@@ -32,7 +24,8 @@ export interface TranscodeSettings {
   /** x264 preset (hardware encoders use their own default). */
   preset: string;
   segmentSeconds: number;
-  windowSegments: number;
+  /** CMAF fragment (part) duration. */
+  partSeconds: number;
   audioKbps: number;
   maxBacklogBytes: number;
   /** Tallest rung allowed (RTMP_MAX_RESOLUTION). */
@@ -59,7 +52,7 @@ export {
  */
 export class StreamTranscoder {
   readonly entry: StreamEntry;
-  readonly dir: string;
+  readonly packager: StreamPackager;
   readonly state: TranscodeState;
   readonly #settings: TranscodeSettings;
   readonly #log: Logger;
@@ -69,11 +62,10 @@ export class StreamTranscoder {
   readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
-  #preparing: Promise<void> | undefined;
 
-  constructor(entry: StreamEntry, outputRoot: string, settings: TranscodeSettings, log: Logger) {
+  constructor(entry: StreamEntry, packager: StreamPackager, settings: TranscodeSettings, log: Logger) {
     this.entry = entry;
-    this.dir = join(outputRoot, entry.key);
+    this.packager = packager;
     this.#settings = settings;
     this.#log = log.child({ key: entry.key });
     this.#feed = new GopFeed({ maxBacklogBytes: settings.maxBacklogBytes });
@@ -95,24 +87,19 @@ export class StreamTranscoder {
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
     if (message.config) this.#remember(message);
-    if (this.#process === undefined && this.#preparing === undefined && message.typeId === 9 && message.keyframe && !message.config) {
+    if (this.#process === undefined && message.typeId === 9 && message.keyframe && !message.config) {
       if (!this.#feed.ready) return;
-      this.#pending.push(this.#feed.start());
-      this.#preparing = this.#prepare().then(
-        () => this.#spawn(false),
-        (err: unknown) => this.#giveUp(`cannot prepare ${this.dir}: ${(err as Error).message}`),
-      );
+      this.#plan();
+      this.#spawn();
     }
     const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
     this.state.droppedGops = this.#feed.stats.droppedGops;
     this.state.droppedFrames = this.#feed.stats.droppedFrames;
-    if (tag === undefined) return;
-    if (this.#process?.running) this.#process.write(tag);
-    else if (this.#preparing !== undefined && this.#process === undefined) this.#pending.push(tag);
+    if (tag !== undefined && this.#process?.running) this.#process.write(tag);
   }
 
-  /** Tags that arrived while the output directory was being prepared. */
-  #pending: Buffer[] = [];
+  /** The packager tracks of the plan: one per rung, then the audio. */
+  #tracks: TrackSpec[] = [];
   /** The source as its configuration messages describe it (the ladder is planned from these). */
   #video: VideoConfig | undefined;
   #audio: AudioConfig | undefined;
@@ -125,7 +112,7 @@ export class StreamTranscoder {
     if (info?.metadata !== undefined) this.#metadata = info.metadata;
   }
 
-  async #prepare(): Promise<void> {
+  #plan(): void {
     const video = this.#video!;
     const metadata = this.#metadata;
     const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
@@ -136,94 +123,59 @@ export class StreamTranscoder {
       this.#settings.maxHeight,
     );
     this.state.rungs = rungs;
+    this.#tracks = [
+      ...rungs.map((r): TrackSpec => ({ name: r.name, kind: 'video', bandwidth: r.bitrateKbps * 1000, frameRate: r.fps })),
+      ...(this.#audio === undefined ? [] : [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }]),
+    ];
     this.#args = this.#buildArgs();
-    await rm(this.dir, { recursive: true, force: true });
-    await mkdir(this.dir, { recursive: true });
-    this.#log.info({ rungs: rungs.map((r) => r.name), dir: this.dir }, 'transcode planned');
+    this.#log.info({ rungs: rungs.map((r) => r.name) }, 'transcode planned');
   }
 
   /** The live run's arguments for the stream's current encoder. */
   #buildArgs(): string[] {
     const { encoder } = this.state;
-    return buildFfmpegArgs({
+    return buildCmafPipeArgs({
       rungs: this.state.rungs,
       encoder,
       ...(encoder === 'x264' ? { preset: this.#settings.preset } : {}),
       ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
       segmentSeconds: this.#settings.segmentSeconds,
-      windowSegments: this.#settings.windowSegments,
+      partSeconds: this.#settings.partSeconds,
       audio: this.#audio !== undefined,
       audioKbps: this.#settings.audioKbps,
-      outputDir: this.dir,
       progressUrl: 'pipe:3',
-      ...(this.#settings.hlsMasterName === false ? {} : { hlsMasterName: FFMPEG_MASTER_NAME }),
+      firstFd: OUTPUT_FD,
     });
   }
 
-  /** Starts a run: the first writes what queued during preparation, a restart replays the configuration. */
-  #spawn(restart: boolean): void {
+  /**
+   * Starts a run: a new run of the packager (after a discontinuity unless it
+   * is the first), ffmpeg fed the stored configuration and then media from the
+   * next keyframe, each of its CMAF pipes feeding its track.
+   */
+  #spawn(): void {
     if (this.#ended || this.#args === undefined) return;
-    const process = new FfmpegProcess({ binary: this.#settings.ffmpegPath, args: this.#args, log: this.#log });
+    const run = this.packager.beginRun(this.#tracks);
+    const inputs = this.#tracks.map((t) => new TrackInput(this.packager, t.name, run));
+    const process = new FfmpegProcess({ binary: this.#settings.ffmpegPath, args: this.#args, log: this.#log, outputs: inputs.length });
     this.#process = process;
     process.on('progress', (p) => {
       this.state.progress = p;
       if (this.state.status === 'starting' && p.frame > 0) this.state.status = 'encoding';
     });
+    process.on('output', (i, bytes) => {
+      try {
+        inputs[i]!.push(bytes, Date.now());
+      } catch (err) {
+        // A malformed output cannot be packaged: the run is treated as dead and restarted.
+        this.#log.error({ err, track: inputs[i]!.track }, 'ffmpeg output cannot be packaged');
+        process.kill();
+      }
+    });
     process.on('exit', (exit) => this.#onExit(process, exit));
     process.start();
-    this.#publishMaster(process);
-    if (restart) this.#pending = [this.#feed.start()];
-    for (const tag of this.#pending.splice(0)) process.write(tag);
-    this.#log.info({ pid: process.pid }, 'ffmpeg started');
-  }
-
-  /**
-   * ffmpeg writes its master playlist once per run, after the first segment:
-   * to FFMPEG_MASTER_NAME with `-hls_master_name`, else (ffmpeg < 4.3) to
-   * master.m3u8. Either way it is completed (AVERAGE-BANDWIDTH, FRAME-RATE) and
-   * published atomically, by rename, as PUBLISHED_MASTER_FILE, which is what
-   * HTTP serves for master.m3u8: a player never sees ffmpeg's own.
-   */
-  #publishMaster(process: FfmpegProcess): void {
-    const inPlace = this.#settings.hlsMasterName === false;
-    const source = join(this.dir, inPlace ? 'master.m3u8' : FFMPEG_MASTER_NAME);
-    const audioKbps = this.#audio === undefined ? 0 : this.#settings.audioKbps;
-    let done = false;
-    let watcher: FSWatcher | undefined;
-    const stop = (): void => {
-      clearInterval(poll);
-      watcher?.close();
-    };
-    const check = (): void => {
-      if (done || !process.running || process !== this.#process) {
-        stop();
-        return;
-      }
-      readFile(source, 'utf8').then(
-        async (text) => {
-          if (done || !text.includes('#EXT-X-STREAM-INF')) return;
-          const augmented = augmentMasterPlaylist(text, this.state.rungs, audioKbps);
-          done = true;
-          stop();
-          const target = join(this.dir, PUBLISHED_MASTER_FILE);
-          // Not `master.m3u8.tmp`: that is ffmpeg's own temporary name before 4.3.
-          await writeFile(`${target}.augment.tmp`, augmented);
-          await rename(`${target}.augment.tmp`, target);
-        },
-        () => {}, // not written yet
-      ).catch((err: unknown) => this.#log.warn({ err }, 'cannot publish master.m3u8'));
-    };
-    const poll = setInterval(check, 100);
-    if (inPlace) {
-      try {
-        watcher = watch(this.dir, (_event, file) => {
-          if (file === 'master.m3u8') check();
-        });
-        watcher.on('error', () => watcher?.close()); // the directory went away: the poll carries on
-      } catch {
-        // no inotify: the poll alone
-      }
-    }
+    process.write(this.#feed.start());
+    this.#log.info({ pid: process.pid, run }, 'ffmpeg started');
   }
 
   #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
@@ -247,7 +199,7 @@ export class StreamTranscoder {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       this.state.restarts++;
-      this.#spawn(true);
+      this.#spawn();
     }, decision.delayMs);
   }
 
@@ -265,7 +217,7 @@ export class StreamTranscoder {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       this.state.restarts++;
-      this.#spawn(true);
+      this.#spawn();
     }, 0);
   }
 
@@ -280,7 +232,6 @@ export class StreamTranscoder {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#restartTimer);
-    await this.#preparing;
     if (this.#process?.running) await this.#process.stop();
   }
 

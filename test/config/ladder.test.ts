@@ -29,7 +29,7 @@ function throwsMessage(fn: () => unknown, ...parts: string[]): void {
 
 test('the default ladder is DEFAULT_LADDER of src/transcode/ladder.ts and is usable as readonly Rung[]', () => {
   assert.deepEqual(DEFAULT_CONFIG.transcode.ladder, DEFAULT_LADDER);
-  assert.equal(DEFAULT_CONFIG.transcode.diskQuotaMb, 0);
+  assert.equal(DEFAULT_CONFIG.transcode.memoryPerStreamMb, 64);
   const rungs: readonly Rung[] = loadConfig({ env: {} }).transcode.ladder;
   const one: Rung = rungs[0]! satisfies RungConfig;
   assert.equal(one.name, '1080p');
@@ -41,7 +41,7 @@ test('a ladder from a YAML block list replaces the default one', () => {
   const path = join(dir, 'ladder.yaml');
   writeFileSync(
     path,
-    'transcode:\n  diskQuotaMb: 2048\n  ladder:\n' +
+    'transcode:\n  memoryPerStreamMb: 2048\n  ladder:\n' +
       '    - name: 540p\n      width: 960\n      height: 540\n      bitrateKbps: 2000\n      fps: 29.97\n      codec: h265\n' +
       '    - {name: low, width: 426, height: 240, bitrateKbps: 400, fps: 15, codec: h264}\n',
   );
@@ -50,7 +50,7 @@ test('a ladder from a YAML block list replaces the default one', () => {
     { name: '540p', width: 960, height: 540, bitrateKbps: 2000, fps: 29.97, codec: 'h265' },
     { name: 'low', width: 426, height: 240, bitrateKbps: 400, fps: 15, codec: 'h264' },
   ]);
-  assert.equal(config.transcode.diskQuotaMb, 2048);
+  assert.equal(config.transcode.memoryPerStreamMb, 2048);
   assert.ok(Object.isFrozen(config.transcode.ladder) && Object.isFrozen(config.transcode.ladder[1]));
   assert.deepEqual(loadConfig({ yamlText: formatConfigYaml(config), env: {} }), config);
 });
@@ -58,10 +58,10 @@ test('a ladder from a YAML block list replaces the default one', () => {
 test('RTMP_LADDER (JSON) overrides the YAML ladder', () => {
   const config = loadConfig({
     yamlText: ladderYaml(rungLine('a', 720)),
-    env: { RTMP_LADDER: JSON.stringify([rungJson('x', 360), rungJson('y', 240)]), RTMP_DISK_QUOTA_MB: '500' },
+    env: { RTMP_LADDER: JSON.stringify([rungJson('x', 360), rungJson('y', 240)]), RTMP_MEMORY_PER_STREAM_MB: '500' },
   });
   assert.deepEqual(config.transcode.ladder, [rungJson('x', 360), rungJson('y', 240)]);
-  assert.equal(config.transcode.diskQuotaMb, 500);
+  assert.equal(config.transcode.memoryPerStreamMb, 500);
 });
 
 test('a bad rung field names transcode.ladder[i].field, the file and line, the value and what is expected', () => {
@@ -118,10 +118,12 @@ test('RTMP_LADDER that is not JSON names the variable and the key', () => {
   }
 });
 
-test('diskQuotaMb must be an integer of at least 0', () => {
+test('memoryPerStreamMb must be an integer between 8 and 4096; partSeconds a number between 0.1 and 2', () => {
   throwsMessage(
-    () => loadConfig({ yamlText: 'transcode:\n  diskQuotaMb: -1\n', env: {} }),
-    'transcode.diskQuotaMb (from YAML text, line 2): expected an integer of at least 0, got -1',
+    () => loadConfig({ yamlText: 'transcode:\n  memoryPerStreamMb: 4\n', env: {} }),
+    'transcode.memoryPerStreamMb (from YAML text, line 2): expected an integer between 8 and 4096, got 4',
   );
-  throwsMessage(() => loadConfig({ env: { RTMP_DISK_QUOTA_MB: '1.5' } }), "transcode.diskQuotaMb (from RTMP_DISK_QUOTA_MB): expected an integer of at least 0, got '1.5'");
+  throwsMessage(() => loadConfig({ env: { RTMP_MEMORY_PER_STREAM_MB: '1.5' } }), "transcode.memoryPerStreamMb (from RTMP_MEMORY_PER_STREAM_MB): expected an integer between 8 and 4096, got '1.5'");
+  throwsMessage(() => loadConfig({ env: { RTMP_PART_SECONDS: '0.05' } }), 'transcode.partSeconds (from RTMP_PART_SECONDS)');
+  assert.equal(loadConfig({ env: { RTMP_PART_SECONDS: '0.333' } }).transcode.partSeconds, 0.333);
 });

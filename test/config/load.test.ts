@@ -259,7 +259,6 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
     }),
     transcode: record({
       enabled: fc.boolean(),
-      outputDir: fc.oneof(fc.constant(''), fc.stringMatching(/^\/[A-Za-z0-9_./ -]{0,60}$/)),
       ladder: fc.uniqueArray(
         record({
           name: fc.stringMatching(/^[A-Za-z0-9_-]{1,16}$/),
@@ -273,11 +272,14 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
       ),
       preset: fc.stringMatching(/^[a-z0-9]{1,16}$/),
       segmentSeconds: fc.integer({ min: 1, max: 30 }),
+      partSeconds: fc.double({ min: 0.1, max: 2, noNaN: true }),
+      lowLatency: fc.boolean(),
       windowSegments: fc.integer({ min: 2, max: 100 }),
       audioKbps: fc.integer({ min: 16, max: 512 }),
       lingerSeconds: fc.integer({ min: 0, max: 86400 }),
+      reconnectGraceSeconds: fc.integer({ min: 0, max: 300 }),
+      memoryPerStreamMb: fc.integer({ min: 8, max: 4096 }),
       maxBacklogBytes: fc.integer({ min: 65536, max: Number.MAX_SAFE_INTEGER }),
-      diskQuotaMb: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
     }),
     ffmpeg: record({
       path: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })),
