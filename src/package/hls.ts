@@ -69,7 +69,7 @@ export function playlistEnd(rendition: Rendition): PlaylistEnd | undefined {
 
 /**
  * The master (multivariant) playlist (RFC 8216 4.3.4): one EXT-X-STREAM-INF
- * per video rendition, highest bandwidth first (4.3.4.2: BANDWIDTH is the
+ * per video rendition, in the ladder's order, tallest first (4.3.4.2: BANDWIDTH is the
  * video's peak plus the audio's, AVERAGE-BANDWIDTH the same of the measured
  * averages once both are known), the audio as one EXT-X-MEDIA rendition group
  * (4.3.4.1) that every variant names. With no video, the audio playlist is the
@@ -79,7 +79,8 @@ export function masterPlaylist(snapshot: StreamSnapshot, options: MasterPlaylist
   const playlistUri = options.playlistUri ?? defaultPlaylistUri;
   const uri = (rendition: Rendition) => withQuery(playlistUri(rendition), options.query);
   const { audio } = snapshot;
-  const video = [...snapshot.video].sort((a, b) => b.bandwidth - a.bandwidth);
+  // Tallest first, as the ladder: by BANDWIDTH, measured peaks could swap neighbouring rungs.
+  const video = [...snapshot.video].sort((a, b) => (b.height ?? 0) - (a.height ?? 0) || b.bandwidth - a.bandwidth);
   if (video.length === 0 && audio === undefined) {
     throw new TypeError(`masterPlaylist: stream ${JSON.stringify(snapshot.key)} has no rendition`);
   }
