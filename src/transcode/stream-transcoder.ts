@@ -62,6 +62,8 @@ export class StreamTranscoder {
   readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
+  /** Runs killed because their output could not be packaged, with why. */
+  readonly #malformed = new Map<FfmpegProcess, string>();
 
   constructor(entry: StreamEntry, packager: StreamPackager, settings: TranscodeSettings, log: Logger) {
     this.entry = entry;
@@ -167,7 +169,10 @@ export class StreamTranscoder {
       try {
         inputs[i]!.push(bytes, Date.now());
       } catch (err) {
-        // A malformed output cannot be packaged: the run is treated as dead and restarted.
+        // A malformed output cannot be packaged: the run counts as a death (restart policy) and is killed.
+        if (this.#malformed.has(process)) return;
+        const reason = `output of track ${inputs[i]!.track} cannot be packaged: ${(err as Error).message}`;
+        this.#malformed.set(process, reason);
         this.#log.error({ err, track: inputs[i]!.track }, 'ffmpeg output cannot be packaged');
         process.kill();
       }
@@ -178,8 +183,11 @@ export class StreamTranscoder {
     this.#log.info({ pid: process.pid, run }, 'ffmpeg started');
   }
 
-  #onExit(process: FfmpegProcess, exit: FfmpegExit): void {
+  #onExit(process: FfmpegProcess, given: FfmpegExit): void {
     if (process !== this.#process) return;
+    const malformed = this.#malformed.get(process);
+    this.#malformed.delete(process);
+    const exit: FfmpegExit = malformed === undefined ? given : { ...given, kind: 'died', message: malformed };
     if (exit.kind === 'stopped') {
       if (this.state.status !== 'error') this.state.status = 'complete';
       this.#log.info({ code: exit.code }, 'ffmpeg finished');

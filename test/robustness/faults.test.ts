@@ -84,7 +84,7 @@ function children(): Child[] {
 }
 
 /** Our transcoding children: a real ffmpeg writing DASH, or the stub (`cat` once it has exec'd). */
-const transcoders = () => children().filter((c) => c.args.includes('dash') || c.comm === 'cat');
+const transcoders = () => children().filter((c) => c.args.includes('-frag_duration') || c.comm === 'cat');
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 
@@ -157,14 +157,12 @@ describe('faults', () => {
   test('SIGKILL of the transcoding ffmpeg: a new one runs and new segments keep coming; SIGKILL of the publisher: key freed, no ffmpeg left, the key publishes again', async () => {
     const s = await server({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', RTMP_ENCODER: 'x264', RTMP_SEGMENT_SECONDS: '1' });
     const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/phoenix`, { seconds: 30 });
-    const dir = join(s.transcoder!.root, 'phoenix');
-    const playlist = () => {
-      try {
-        return readFileSync(join(dir, 'media_0.m3u8'), 'utf8');
-      } catch {
-        return '';
-      }
-    };
+    let last = '';
+    const poll = setInterval(() => {
+      httpGet(s, '/streams/phoenix/240p.m3u8').then((r) => (last = r.status === 200 ? r.body : last), () => {});
+    }, 100);
+    cleanups.push(() => clearInterval(poll));
+    const playlist = () => last;
     await waitUntil(() => segments(playlist()).length >= 2, `two segments (${pub.stderr()})`, 20_000);
     const t = s.transcoder!.get('phoenix')!;
     const first = t.pid!;
@@ -172,19 +170,13 @@ describe('faults', () => {
     const killedAt = Date.now();
     process.kill(first, 'SIGKILL');
     await waitUntil(() => t.pid !== undefined && t.pid !== first, 'a new ffmpeg', 10_000);
-    // The playlist advances again: segments written after the kill appear, then more of them.
-    // (The new run numbers its segments from 1 again; see the report of issue 6.)
-    const fresh = () => segments(playlist()).filter((name) => {
-      try {
-        return statSync(join(dir, name)).mtimeMs > killedAt;
-      } catch {
-        return false;
-      }
-    });
+    // The playlist advances again after a discontinuity: segments of the new run, then more of them.
+    const fresh = () => playlist().split('#EXT-X-DISCONTINUITY\n').slice(1).flatMap((part) => segments(part));
     await waitUntil(() => fresh().length >= 1, 'a segment from the new ffmpeg', 15_000);
+    assert.ok(Date.now() > killedAt);
     const firstFresh = fresh().at(-1);
     await waitUntil(() => fresh().length >= 3 && fresh().at(-1) !== firstFresh, 'the playlist advancing after the restart', 15_000);
-    const served = await httpGet(s, '/streams/phoenix/media_0.m3u8');
+    const served = await httpGet(s, '/streams/phoenix/240p.m3u8');
     assert.equal(served.status, 200);
     assert.ok(segments(served.body).length >= 3, served.body);
     assert.equal(alive(first), false);
@@ -361,64 +353,6 @@ describe('faults', () => {
     stalled.resume();
     await Promise.race([closed, sleep(5000).then(() => assert.fail('the stalled client was never cut'))]);
     assert.ok(received < big.length, `the body was cut short (${received} of ${big.length} bytes)`);
-  });
-
-  test('a full output disk (a 256 KiB tmpfs): that stream reports a clear error and is not restarted; ingest, new streams and the server carry on', async (t: TestContext) => {
-    const mountpoint = mkdtempSync(join(tmpdir(), 'proxy-rtmp-full-'));
-    let how = 'tmpfs';
-    try {
-      await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountpoint]);
-      cleanups.push(async () => {
-        await execFileAsync('umount', ['-l', mountpoint]).catch(() => {});
-        rmSync(mountpoint, { recursive: true, force: true });
-      });
-    } catch (err) {
-      how = process.getuid?.() === 0 ? 'a file where the directory was (mount failed)' : 'a read-only directory (not root)';
-      t.diagnostic(`cannot mount a tmpfs (${(err as Error).message.trim()}): falling back to ${how}`);
-      cleanups.push(() => rmSync(mountpoint, { recursive: true, force: true }));
-    }
-    const s = await server({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', RTMP_ENCODER: 'x264', RTMP_OUTPUT_DIR: mountpoint });
-    if (how.startsWith('a read-only')) chmodSync(mountpoint, 0o555);
-    if (how.startsWith('a file')) {
-      rmSync(mountpoint, { recursive: true });
-      writeFileSync(mountpoint, '');
-    }
-    // Every transcoding ffmpeg that ever runs, sampled from /proc.
-    const spawned = new Set<number>();
-    const sampler = setInterval(() => transcoders().forEach((c) => spawned.add(c.pid)), 100);
-    cleanups.push(() => clearInterval(sampler));
-
-    const a = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/filler`, { seconds: 25, videoKbps: 600 });
-    await waitUntil(() => s.registry.get('filler')?.error !== undefined, `the stream to report an error (${how})`, 20_000);
-    const entry = s.registry.get('filler')!;
-    t.diagnostic(`error (${how}): ${entry.error}`);
-    assert.match(entry.error!, how === 'tmpfs' ? /output disk full .*No space left on device/ : /cannot prepare|EACCES|ENOTDIR/);
-    assert.equal(entry.status(Date.now()), 'error');
-    assert.equal(entry.transcode?.status, 'error');
-    assert.equal(entry.transcode?.restarts, 0, 'no restart');
-    const health = await healthCheck(s);
-    assert.equal(health.status, 'degraded');
-    assert.ok(health.errors.some((e) => e.startsWith('stream filler: ') && e.includes(entry.error!)), health.errors.join('; '));
-
-    // A stream published now is ingested, not transcoded, and says why.
-    const b = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/late`, { seconds: 25 });
-    await waitUntil(() => (s.registry.get('late')?.videoFrames ?? 0) > 10, 'the late stream ingesting', 15_000);
-    if (how === 'tmpfs') assert.match(s.registry.get('late')!.error ?? '', /output disk full .* not transcoded/);
-
-    // No restart loop: nothing new spawns, and both publishers keep sending.
-    const before = { spawns: spawned.size, a: entry.bytesIn, b: s.registry.get('late')!.bytesIn };
-    await sleep(3000);
-    assert.ok(spawned.size <= 1, `transcoding ffmpeg processes seen: ${[...spawned].join(', ')}`);
-    assert.equal(spawned.size, before.spawns, 'no ffmpeg spawned after the error');
-    assert.equal(transcoders().length, 0, 'no transcoding ffmpeg left');
-    assert.ok(entry.bytesIn > before.a && s.registry.get('late')!.bytesIn > before.b, 'ingest goes on for both streams');
-    assert.equal(s.rtmp.listening, true);
-    assert.equal((await httpGet(s, '/metrics')).status, 200);
-    a.kill('SIGINT');
-    b.kill('SIGINT');
-    await Promise.all([a.exited, b.exited]);
-    if (how.startsWith('a read-only')) chmodSync(mountpoint, 0o755);
-    if (how.startsWith('a file')) rmSync(mountpoint);
   });
 
   test('twice RTMP_MAX_STREAMS publishers at once: exactly that many start, the rest hear 403, the server stays healthy', async () => {
