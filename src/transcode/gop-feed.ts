@@ -4,11 +4,20 @@ import type { MediaMessage } from '../media/media-message.ts';
 /** What the feed reads of a media message. */
 export type FeedMessage = Pick<MediaMessage, 'typeId' | 'timestamp' | 'payload' | 'keyframe' | 'config'>;
 
-/** Counters of what the feed dropped to protect ingest from a slow ffmpeg. */
+/** Counters of what the feed dropped to protect ingest from a slow ffmpeg, and of source clock jumps. */
 export interface FeedStats {
   droppedGops: number;
   droppedFrames: number;
+  /** Source timestamps that jumped back or far forward (each smoothed over). */
+  timestampJumps: number;
 }
+
+/** Interleaved audio and video may step back this much (ms) without it being a jump. */
+export const MAX_STEP_BACK_MS = 1000;
+/** A forward step longer than this (ms) is a jump, not a pause in the source. */
+export const MAX_STEP_FORWARD_MS = 5000;
+/** A run's clock past this (ms) asks for a new run: FLV timestamps are signed 32-bit ms. */
+export const MAX_RUN_CLOCK_MS = 2 ** 31 - 10 * 60_000;
 
 /** Feed settings. */
 export interface GopFeedOptions {
@@ -26,7 +35,7 @@ export interface GopFeedOptions {
  * Pure: the caller passes the current backlog and writes what comes back.
  */
 export class GopFeed {
-  readonly stats: FeedStats = { droppedGops: 0, droppedFrames: 0 };
+  readonly stats: FeedStats = { droppedGops: 0, droppedFrames: 0, timestampJumps: 0 };
   readonly #options: GopFeedOptions;
   #metadata: Buffer | undefined;
   #videoConfig: Buffer | undefined;
@@ -36,8 +45,10 @@ export class GopFeed {
   #dropping = false;
   /** No media written yet in this ffmpeg run: the next keyframe sets the time base. */
   #fresh = true;
-  #base = 0;
-  #last = 0;
+  /** Source timestamp of the last message, as it came (32 bits, wrapping). */
+  #lastRaw = 0;
+  /** The run's own clock for the last message, ms from its first keyframe: unwrapped, jumps removed. */
+  #clock = 0;
 
   constructor(options: GopFeedOptions) {
     this.#options = options;
@@ -74,10 +85,14 @@ export class GopFeed {
       if (this.#dropping && backlogBytes > this.#options.maxBacklogBytes / 2) {
         this.stats.droppedGops++;
         this.stats.droppedFrames++;
+        if (!this.#fresh) this.#rebase(message.timestamp);
         return undefined;
       }
-      if (this.#fresh) this.#base = message.timestamp;
-      this.#fresh = false;
+      if (this.#fresh) {
+        this.#lastRaw = message.timestamp;
+        this.#clock = 0;
+        this.#fresh = false;
+      }
       this.#waiting = false;
       this.#dropping = false;
     } else if (!this.#waiting && backlogBytes > this.#options.maxBacklogBytes) {
@@ -85,11 +100,13 @@ export class GopFeed {
       this.#dropping = true;
       this.stats.droppedGops++;
     }
+    // The clock follows dropped messages too, so that media after a dropped GOP keeps its time.
+    const time = this.#fresh ? 0 : this.#rebase(message.timestamp);
     if (this.#waiting) {
       if (this.#dropping) this.stats.droppedFrames++;
       return undefined;
     }
-    return encodeFlvTag(message.typeId, this.#rebase(message.timestamp), message.payload);
+    return encodeFlvTag(message.typeId, time, message.payload);
   }
 
   #remember(message: FeedMessage): void {
@@ -99,11 +116,32 @@ export class GopFeed {
     else this.#audioConfig = copy;
   }
 
-  /** Timestamps relative to the run's first keyframe, never going backwards past 0. */
+  /**
+   * The run's timestamp for a source timestamp: the run's clock advances by
+   * the source's step, read as a signed 32-bit difference (so the RTMP clock's
+   * wrap at 2^32 ms is just another step). A step back of more than
+   * MAX_STEP_BACK_MS or forward of more than MAX_STEP_FORWARD_MS is a jump in
+   * the source's clock: the run's clock goes on by one millisecond instead, so
+   * ffmpeg never sees time freeze or leap. Never below 0 (audio a little before
+   * the first keyframe).
+   */
   #rebase(timestamp: number): number {
-    const t = (timestamp - this.#base) >>> 0;
-    // Audio a few ms before the first keyframe would wrap to ~2^32: clamp it.
-    this.#last = t > 0x7fffffff ? 0 : t;
-    return this.#last;
+    const step = (timestamp - this.#lastRaw) | 0;
+    this.#lastRaw = timestamp;
+    if (step < -MAX_STEP_BACK_MS || step > MAX_STEP_FORWARD_MS) {
+      this.stats.timestampJumps++;
+      this.#clock += 1;
+    } else {
+      this.#clock = Math.max(0, this.#clock + step);
+    }
+    return this.#clock;
+  }
+
+  /**
+   * True once this run's clock nears what an FLV timestamp holds (SI32 ms,
+   * about 24.8 days): the caller starts a new run, which starts again at 0.
+   */
+  get needsNewRun(): boolean {
+    return this.#clock > MAX_RUN_CLOCK_MS;
   }
 }

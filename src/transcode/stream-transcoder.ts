@@ -62,6 +62,8 @@ export class StreamTranscoder {
   readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
+  /** Runs stopped on purpose because their clock neared the FLV timestamp limit. */
+  readonly #rollovers = new Set<FfmpegProcess>();
   /** Runs killed because their output could not be packaged, with why. */
   readonly #malformed = new Map<FfmpegProcess, string>();
 
@@ -98,6 +100,12 @@ export class StreamTranscoder {
     this.state.droppedGops = this.#feed.stats.droppedGops;
     this.state.droppedFrames = this.#feed.stats.droppedFrames;
     if (tag !== undefined && this.#process?.running) this.#process.write(tag);
+    if (this.#feed.needsNewRun && this.#process?.running && !this.#rollovers.has(this.#process)) {
+      // Weeks into a stream, FLV timestamps run out: a new run (a discontinuity) starts the clock at 0 again.
+      this.#rollovers.add(this.#process);
+      this.#log.info('the run\'s clock nears the FLV limit: starting a new run');
+      void this.#process.stop();
+    }
   }
 
   /** The packager tracks of the plan: one per rung, then the audio. */
@@ -188,6 +196,10 @@ export class StreamTranscoder {
     const malformed = this.#malformed.get(process);
     this.#malformed.delete(process);
     const exit: FfmpegExit = malformed === undefined ? given : { ...given, kind: 'died', message: malformed };
+    if (this.#rollovers.delete(process) && !this.#ended) {
+      this.#spawn();
+      return;
+    }
     if (exit.kind === 'stopped') {
       if (this.state.status !== 'error') this.state.status = 'complete';
       this.#log.info({ code: exit.code }, 'ffmpeg finished');

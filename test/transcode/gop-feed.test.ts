@@ -43,7 +43,40 @@ describe('GopFeed', () => {
     const resumed = feed.push(video(2000, true), 100);
     assert.ok(resumed, 'resumes at the next keyframe');
     assert.equal(tagTime(resumed), 2000, 'timestamps keep their timeline inside one run');
-    assert.deepEqual(feed.stats, { droppedGops: 2, droppedFrames: 5 });
+    assert.deepEqual(feed.stats, { droppedGops: 2, droppedFrames: 5, timestampJumps: 0 });
+  });
+
+  test('source clocks that jump back or far ahead, or wrap at 2^32 ms, never freeze or leap the output', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1 << 20 });
+    feed.push(avcConfig, 0);
+    feed.start();
+    const times = (list: MediaMessage[]) => list.map((m) => tagTime(feed.push(m, 0)!));
+    assert.deepEqual(times([video(50_000, true), video(50_033, false), audio(50_040)]), [0, 33, 40]);
+    // The publisher's clock goes back 40 s (an encoder restart behind it): the output goes on.
+    assert.deepEqual(times([video(10_000, true), video(10_033, false), video(10_066, false)]), [41, 74, 107]);
+    // Forward by an hour: the same.
+    assert.deepEqual(times([video(3_610_066, true), video(3_610_099, false)]), [108, 141]);
+    // The 32-bit RTMP clock wraps: just another 33 ms step.
+    assert.deepEqual(times([video(2 ** 32 - 10, true), video(23, false)]), [142, 175]);
+    assert.equal(feed.stats.timestampJumps, 3);
+    assert.equal(feed.needsNewRun, false);
+  });
+
+  test('a stream older than 2^31 ms keeps its time, and asks for a new run before FLV timestamps run out', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1 << 20 });
+    feed.push(avcConfig, 0);
+    feed.start();
+    feed.push(video(0, true), 0);
+    let t = 0;
+    let last = 0;
+    // 25 days in 2 s steps, the source clock wrapping on the way.
+    for (let i = 0; i < (25 * 86_400) / 2 && !feed.needsNewRun; i++) {
+      t = (t + 2000) % 2 ** 32;
+      last = tagTime(feed.push(video(t, true), 0)!);
+    }
+    assert.equal(feed.needsNewRun, true);
+    assert.ok(last > 2 ** 31 - 11 * 60_000 && last <= 2 ** 31, `the run's clock at ${last} ms`);
+    assert.equal(feed.stats.timestampJumps, 0);
   });
 
   test('a restart rebases to the next keyframe', () => {
