@@ -99,6 +99,7 @@ export class StreamTranscoder {
     const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
     this.state.droppedGops = this.#feed.stats.droppedGops;
     this.state.droppedFrames = this.#feed.stats.droppedFrames;
+    this.state.timestampJumps = this.#feed.stats.timestampJumps;
     if (tag !== undefined && this.#process?.running) this.#process.write(tag);
     if (this.#feed.needsNewRun && this.#process?.running && !this.#rollovers.has(this.#process)) {
       // Weeks into a stream, FLV timestamps run out: a new run (a discontinuity) starts the clock at 0 again.

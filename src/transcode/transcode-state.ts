@@ -25,5 +25,7 @@ export interface TranscodeState {
   restarts: number;
   droppedGops: number;
   droppedFrames: number;
+  /** Source timestamps that jumped back or far ahead, smoothed over by the feed. */
+  timestampJumps?: number;
   error: string | undefined;
 }
