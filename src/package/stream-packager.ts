@@ -242,6 +242,11 @@ export class StreamPackager {
     open.bytes += bytes.length;
     this.#bytes += bytes.length;
     track.end = start + fragment.duration;
+    // Reaching the grid line closes the segment now rather than when the next fragment comes
+    // (a part later): keyframes are forced on the grid, so what follows starts a segment.
+    // Video only within half a frame of the line; audio, whose every sample is a sync sample, as for a cut.
+    const early = track.spec.kind === 'video' ? this.#halfFrame(track, ts) : this.#tolerance(track, ts);
+    if (track.end >= track.nextCut - early) open.complete = true;
     this.#trim();
     this.#notify();
   }
@@ -397,6 +402,10 @@ export class StreamPackager {
       this.#runOffsetSeconds = Math.max(this.#timelineEndSeconds(), wall) - startSeconds;
     }
     return this.#runOffsetSeconds;
+  }
+
+  #halfFrame(track: Track, ts: number): number {
+    return track.spec.frameRate ? ts / track.spec.frameRate / 2 : 1;
   }
 
   #timelineEndSeconds(): number {

@@ -103,7 +103,7 @@ describe('StreamPackager', () => {
     const snap = p.snapshot(400_000);
     const v = snap.video[0]!.segments.filter((s) => s.complete);
     const a = snap.audio!.segments.filter((s) => s.complete);
-    assert.equal(v.at(-1)!.msn, 199);
+    assert.equal(v.at(-1)!.msn, 200, 'the last segment closes as soon as it reaches the grid line');
     assert.ok(Math.abs(a.at(-1)!.msn - v.at(-1)!.msn) <= 1, `audio msn ${a.at(-1)!.msn} vs video ${v.at(-1)!.msn}`);
     for (const s of a) assert.ok(Math.abs(s.start / AUDIO_TS - (s.msn - 1) * 2) < 0.3, `audio segment ${s.msn} starts at ${s.start / AUDIO_TS}`);
   });
@@ -173,9 +173,9 @@ describe('StreamPackager', () => {
     const p = packager({ windowSegments: 3, extraSegments: 2 });
     feedRun(p, 30, 0, { audio: false });
     const v = p.snapshot(30_000).video[0]!;
-    assert.deepEqual(v.segments.map((s) => s.msn), [12, 13, 14, 15]);
-    assert.ok(p.resource('360p-abc123-10.m4s'), 'kept past the window');
-    assert.equal(p.resource('360p-abc123-9.m4s'), undefined, 'gone past window + extra');
+    assert.deepEqual(v.segments.map((s) => s.msn), [13, 14, 15]);
+    assert.ok(p.resource('360p-abc123-11.m4s'), 'kept past the window');
+    assert.equal(p.resource('360p-abc123-10.m4s'), undefined, 'gone past window + extra');
 
     const small = packager({ maxBytes: 200 });
     feedRun(small, 30, 0, { audio: false });
