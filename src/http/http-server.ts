@@ -11,6 +11,7 @@ import { parsePathname, parseStreamPath } from './request-path.ts';
 import { openStreamFile } from './stream-file.ts';
 import { tokenEtag, tokenRewriterFor } from './token-rewrite.ts';
 import { listenOn } from '../util/listen.ts';
+import type { OutputResource } from '../package/outputs.ts';
 import { PUBLISHED_MASTER_FILE } from '../transcode/master-playlist.ts';
 
 /** Where the HLS/DASH listener runs and what it serves. */
@@ -57,18 +58,8 @@ export interface PlaybackTokens {
   check(key: string, search: URLSearchParams): { ok: true; token: string } | { ok: false; reason: string };
 }
 
-/** A response body held in memory: a segment, a part, a playlist or a manifest. */
-export interface StreamResource {
-  body: Buffer;
-  contentType: string;
-  cacheControl: string;
-  /** Entity tag; strong (`"…"`) when the URI's bytes never change, so Range with If-Range works. */
-  etag: string;
-  /** ms since the epoch, for Last-Modified. */
-  lastModified: number;
-  /** Other than 200, e.g. 400 for a blocking playlist request out of range; served without validators. */
-  status?: number;
-}
+/** A response body held in memory: a segment, a part, a playlist or a manifest (the packager's store makes them). */
+export type StreamResource = OutputResource;
 
 /** What a request for a stream's output brings besides its path. */
 export interface OutputRequestInfo {
@@ -265,34 +256,9 @@ export class HttpServer {
         await this.#serveRewritten(req, res, { handle, size, v, file, contentType }, token, rewrite);
         return;
       }
-      res.setHeader('ETag', v.etag);
-      res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
-      res.setHeader('Cache-Control', cacheControlFor(file));
-      if (isNotModified(req.headers, v)) {
-        res.writeHead(304);
-        res.end();
-        return;
-      }
-      res.setHeader('Accept-Ranges', 'bytes');
-      res.setHeader('Content-Type', contentType);
-      res.setHeader('X-Content-Type-Options', 'nosniff');
-      const range = ifRangeAllows(req.headers, v) ? parseRange(req.headers.range, size) : { kind: 'full' as const };
-      if (range.kind === 'unsatisfiable') {
-        res.removeHeader('Content-Type');
-        this.#plain(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
-        return;
-      }
-      const start = range.kind === 'partial' ? range.start : 0;
-      const end = range.kind === 'partial' ? range.end : size - 1;
-      if (range.kind === 'partial') {
-        res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
-      } else {
-        res.writeHead(200, { 'Content-Length': size });
-      }
-      if (req.method === 'HEAD' || end < start) {
-        res.end();
-        return;
-      }
+      const span = this.#head(req, res, v, size, cacheControlFor(file), contentType);
+      if (span === undefined) return;
+      const { start, end } = span;
       const body = handle.createReadStream({ start, end });
       handedOff = true;
       const done = pipeline(body, res);
@@ -320,23 +286,41 @@ export class HttpServer {
       return;
     }
     const v: Validators = { etag: r.etag, mtimeS: Math.floor(r.lastModified / 1000) };
-    res.setHeader('ETag', r.etag);
+    const span = this.#head(req, res, v, r.body.length, r.cacheControl, r.contentType);
+    if (span === undefined) return;
+    this.#stats.bytesOut += span.end - span.start + 1;
+    res.end(span.end - span.start + 1 === r.body.length ? r.body : r.body.subarray(span.start, span.end + 1));
+  }
+
+  /**
+   * Validators, caching, 304, one byte range (206/416) and HEAD for a body of
+   * `size` bytes: writes the head and returns the byte span to send, or
+   * undefined when the response is already complete.
+   */
+  #head(
+    req: IncomingMessage,
+    res: ServerResponse,
+    v: Validators,
+    size: number,
+    cacheControl: string,
+    contentType: string,
+  ): { start: number; end: number } | undefined {
+    res.setHeader('ETag', v.etag);
     res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
-    res.setHeader('Cache-Control', r.cacheControl);
+    res.setHeader('Cache-Control', cacheControl);
     if (isNotModified(req.headers, v)) {
       res.writeHead(304);
       res.end();
-      return;
+      return undefined;
     }
     res.setHeader('Accept-Ranges', 'bytes');
-    res.setHeader('Content-Type', r.contentType);
+    res.setHeader('Content-Type', contentType);
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    const size = r.body.length;
     const range = ifRangeAllows(req.headers, v) ? parseRange(req.headers.range, size) : { kind: 'full' as const };
     if (range.kind === 'unsatisfiable') {
       res.removeHeader('Content-Type');
       this.#plain(res, 416, 'range not satisfiable', { 'Content-Range': `bytes */${size}` });
-      return;
+      return undefined;
     }
     const start = range.kind === 'partial' ? range.start : 0;
     const end = range.kind === 'partial' ? range.end : size - 1;
@@ -347,10 +331,9 @@ export class HttpServer {
     }
     if (req.method === 'HEAD' || end < start) {
       res.end();
-      return;
+      return undefined;
     }
-    this.#stats.bytesOut += end - start + 1;
-    res.end(range.kind === 'partial' ? r.body.subarray(start, end + 1) : r.body);
+    return { start, end };
   }
 
   /**
