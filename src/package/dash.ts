@@ -13,6 +13,8 @@ export interface MpdOptions {
   readonly timeUrl: string;
   /** Appended to every segment URL (e.g. `token=…` of a signed playback URL); no leading `?` needed. */
   readonly query?: string;
+  /** The time-shift window the store keeps, in seconds (timeShiftBufferDepth is never below it). */
+  readonly timeShiftBufferSeconds?: number;
   /** Low-latency DASH (DASH-IF IOP LL-DASH): chunks announced early, a ServiceDescription instead of suggestedPresentationDelay. */
   readonly lowLatency?: boolean;
   /** Latency the player aims for with `lowLatency`, in ms; default target one segment plus three parts, min half of it, max twice. */
@@ -79,7 +81,8 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
   if (live) {
     mpdAttributes.push(
       ['minimumUpdatePeriod', duration(snapshot.segmentSeconds)],
-      ['timeShiftBufferDepth', duration(windowSeconds)],
+      // The window the store keeps, not what it lists yet: a player must not take the first seconds for a window of that size.
+      ['timeShiftBufferDepth', duration(Math.max(windowSeconds, options.timeShiftBufferSeconds ?? 0))],
     );
     if (!lowLatency) mpdAttributes.push(['suggestedPresentationDelay', duration(3 * snapshot.segmentSeconds)]);
   } else {
@@ -128,7 +131,7 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
         ['maxHeight', most((r) => r.height)],
         ['maxFrameRate', maxFrameRate === undefined ? undefined : frameRate(maxFrameRate)],
       ])}>`);
-      for (const rendition of [...video].sort((a, b) => b.bandwidth - a.bandwidth)) {
+      for (const rendition of [...video].sort((a, b) => (b.height ?? 0) - (a.height ?? 0) || b.bandwidth - a.bandwidth)) {
         out.push(`      <Representation ${xmlAttributes([
           ['id', rendition.name],
           ['bandwidth', Math.ceil(rendition.bandwidth)],

@@ -184,7 +184,7 @@ export class PackagedOutputs {
       text = masterPlaylist(snapshot, query === undefined ? {} : { query });
     } else if (file === 'manifest.mpd') {
       // LL-DASH needs the open segment served with chunked transfer as its parts arrive; until then, plain live DASH.
-      text = mpd(snapshot, { timeUrl: request.timeUrl, ...(query === undefined ? {} : { query }) });
+      text = mpd(snapshot, { timeUrl: request.timeUrl, timeShiftBufferSeconds: packager.windowSeconds, ...(query === undefined ? {} : { query }) });
       contentType = MPD;
     } else if (file.endsWith('.m3u8')) {
       const rendition = renditionOf([...snapshot.video, ...(snapshot.audio ? [snapshot.audio] : [])], file.slice(0, -'.m3u8'.length));

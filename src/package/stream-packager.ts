@@ -142,6 +142,11 @@ export class StreamPackager {
     return this.#ended;
   }
 
+  /** The window, in seconds: the segments listed, at their nominal duration. */
+  get windowSeconds(): number {
+    return this.#options.windowSegments * this.#options.segmentSeconds;
+  }
+
   /** Runs started so far (encoder starts). */
   get runs(): number {
     return this.#runs;

@@ -107,7 +107,7 @@ describe('transcoding to HLS and DASH, packaged in memory, served over HTTP', ()
   test('a 640x360 source: one 360p rung in HLS and DASH, playable in ffprobe, hls.js and dash.js, ENDLIST at the end, freed after the linger', async () => {
     const s = await server({ RTMP_LINGER_SECONDS: '2' });
     const started = Date.now();
-    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/small`, { width: 640, height: 360, seconds: 12, videoKbps: 600 });
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/small`, { width: 640, height: 360, seconds: 20, videoKbps: 600 });
     const master = await waitPlayable(s, 'small');
     process.stderr.write(`# publish → first playable master.m3u8: ${Date.now() - started} ms\n`);
     const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
@@ -136,8 +136,10 @@ describe('transcoding to HLS and DASH, packaged in memory, served over HTTP', ()
     assert.ok(probe.streams!.some((x) => x['codec_name'] === 'aac'), 'audio decodes too');
     const base = `http://127.0.0.1:${s.httpPort}/streams/small`;
     const [hls, dash] = await Promise.all([player.play('hls', `${base}/master.m3u8`), player.play('dash', `${base}/dash/manifest.mpd`)]);
-    const hlsState = await hls.until((st) => st.played >= 3, 'hls.js to play 3 s', 20_000);
-    const dashState = await dash.until((st) => st.played >= 3, 'dash.js to play 3 s', 20_000);
+    const [hlsState, dashState] = await Promise.all([
+      hls.until((st) => st.played >= 3, 'hls.js to play 3 s', 15_000),
+      dash.until((st) => st.played >= 3, 'dash.js to play 3 s', 15_000),
+    ]);
     assert.deepEqual([hlsState.errors, dashState.errors], [[], []]);
     await Promise.all([hls.close(), dash.close()]);
     const metrics = await get(s, '/metrics');

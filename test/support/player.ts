@@ -47,13 +47,15 @@ window.play = (kind, url, config) => {
     const h = new Hls(config || {});
     h.on(Hls.Events.ERROR, (_e, d) => (d.fatal ? s.errors : s.warnings).push(d.type + ':' + d.details));
     h.loadSource(url); h.attachMedia(v);
+    v.play().catch(() => {});
   } else {
     const p = dashjs.MediaPlayer().create();
     if (config) p.updateSettings(config);
     p.on('error', (e) => s.errors.push('dash: ' + JSON.stringify(e.error || e).slice(0, 300)));
+    // dash.js plays by itself (autoplay): a play() of ours before it listens would hide PLAYBACK_STARTED
+    // from it, and it would never refresh the manifest.
     p.initialize(v, url, true);
   }
-  v.play().catch(() => {});
 };
 </script>`;
 
