@@ -50,6 +50,24 @@ function countSegments(dir: string, rungs: number): number {
   }
 }
 
+/**
+ * Video segments proxy-rtmp packaged for `key`, read off its playlists while
+ * the output is still served (the reconnect grace): per variant, the media
+ * sequence number of its last segment.
+ */
+async function countServedSegments(httpPort: number, key: string): Promise<number> {
+  const base = `http://127.0.0.1:${httpPort}/streams/${key}/`;
+  const master = await fetch(`${base}master.m3u8`).then((r) => (r.ok ? r.text() : ''), () => '');
+  let total = 0;
+  for (const variant of master.split('\n').filter((l) => l.endsWith('.m3u8') && !l.startsWith('#'))) {
+    const media = await fetch(base + variant).then((r) => (r.ok ? r.text() : ''), () => '');
+    const sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(media)?.[1] ?? 0);
+    const listed = (media.match(/^#EXTINF:/gm) ?? []).length;
+    if (listed > 0) total += sequence + listed - 1;
+  }
+  return total;
+}
+
 /** The rungs proxy-rtmp plans for the source (its onMetaData carries 30 fps and the bitrate). */
 export function rungsFor(ctx: BenchContext): Rung[] {
   const s = ctx.ladderSource;
@@ -158,7 +176,7 @@ async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number): Pro
       cpuSeconds: cpu,
       serverSeconds: own,
       mediaSeconds,
-      segments: countSegments(join(server.outputDir!, 'ladder'), rungs),
+      segments: await countServedSegments(server.httpPort!, 'ladder'),
     };
     ctx.log(`  ${r.name.padEnd(58)} ${fmt(cpu, 2)} cpu-s (server process ${fmt(own, 2)}) → ${fmt(cpu / mediaSeconds, 3)} per media-s, ${r.segments} video segments`);
     return r;
