@@ -7,6 +7,7 @@ export type FeedMessage = Pick<MediaMessage, 'typeId' | 'timestamp' | 'payload' 
 /** Counters of what the feed dropped to protect ingest from a slow ffmpeg, and of source clock jumps. */
 export interface FeedStats {
   droppedGops: number;
+  /** Video frames dropped with those GOPs. */
   droppedFrames: number;
   /** Source timestamps that jumped back or far forward (each smoothed over). */
   timestampJumps: number;
@@ -103,7 +104,8 @@ export class GopFeed {
     // The clock follows dropped messages too, so that media after a dropped GOP keeps its time.
     const time = this.#fresh ? 0 : this.#rebase(message.timestamp);
     if (this.#waiting) {
-      if (this.#dropping) this.stats.droppedFrames++;
+      // Frames are video frames: audio dropped with a GOP is not counted as frames.
+      if (this.#dropping && message.typeId === 9) this.stats.droppedFrames++;
       return undefined;
     }
     return encodeFlvTag(message.typeId, time, message.payload);
