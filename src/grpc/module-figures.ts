@@ -168,7 +168,8 @@ export function streamMetrics(streams: readonly StreamEntry[], now: number) {
     const p = s.transcode?.progress;
     return {
       streamKey: s.key,
-      fps: p?.fps ?? 0,
+      // What ffmpeg encodes while transcoding; as ingested otherwise (transcoding off, or not yet started).
+      fps: p?.fps ?? Math.round(s.ingestFps * 100) / 100,
       duration: (now - s.startedAt) / 1000,
       droppedFrames: (p?.dropFrames ?? 0) + (s.transcode?.droppedFrames ?? 0),
       // int32 in the contract: the speed factor rounded (1.49x → 1).

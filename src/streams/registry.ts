@@ -28,6 +28,9 @@ export interface PublishRequest {
  * only through `addBytes` and `record` (by the publishing connection); the
  * transcoder's figures by the transcoder.
  */
+/** Source time over which ingestFps is measured. */
+const FPS_SPAN_MS = 2000;
+
 export class StreamEntry {
   readonly key: string;
   readonly app: string;
@@ -47,6 +50,11 @@ export class StreamEntry {
   /** Media payload bytes (audio + video tags). */
   mediaBytes = 0;
   videoFrames = 0;
+  /** Video frames per second as ingested, over at least FPS_SPAN_MS of source time; 0 until measured. */
+  ingestFps = 0;
+  /** Source timestamp where the current fps measurement began (-1: none yet), and the frames since. */
+  #fpsFrom = -1;
+  #fpsFrames = 0;
   keyFrames = 0;
   audioFrames = 0;
   lastMediaAt: number;
@@ -89,6 +97,7 @@ export class StreamEntry {
       if (message.frame) {
         this.videoFrames++;
         if (message.keyframe) this.keyFrames++;
+        this.#countFrame(message.timestamp);
       }
       if (info === undefined) return;
       if (info.codec !== undefined) this.videoCodec = info.codec;
@@ -98,6 +107,22 @@ export class StreamEntry {
       if (info === undefined) return;
       if (info.codec !== undefined) this.audioCodec = info.codec;
       if (info.audio !== undefined) this.audio = info.audio;
+    }
+  }
+
+  /** One video frame at source time `timestamp` (ms): ingestFps over spans of FPS_SPAN_MS; a jump in the source clock restarts the span. */
+  #countFrame(timestamp: number): void {
+    const span = (timestamp - this.#fpsFrom) | 0;
+    if (this.#fpsFrom < 0 || span < 0 || span > 60_000) {
+      this.#fpsFrom = timestamp;
+      this.#fpsFrames = 0;
+      return;
+    }
+    this.#fpsFrames++;
+    if (span >= FPS_SPAN_MS) {
+      this.ingestFps = (this.#fpsFrames * 1000) / span;
+      this.#fpsFrom = timestamp;
+      this.#fpsFrames = 0;
     }
   }
 

@@ -44,6 +44,7 @@ describe('publishing from real encoders', () => {
     assert.equal(entry.audio?.sampleRate, 44100);
     assert.ok(entry.videoFrames >= 85 && entry.videoFrames <= 92, `video frames ${entry.videoFrames}`);
     assert.ok(entry.keyFrames >= 3, `keyframes ${entry.keyFrames}`);
+    assert.ok(entry.ingestFps > 27 && entry.ingestFps < 33, `fps measured at ingest, transcoding off: ${entry.ingestFps}`);
     assert.ok(entry.audioFrames > 100, `audio frames ${entry.audioFrames}`);
     assert.equal(entry.metadata['width'], 320);
     const sent = Number(pub.progress.get('total_size'));

@@ -145,6 +145,10 @@ describe('routes and metrics from the registry', () => {
     assert.deepEqual(streamMetrics([entry('cam', 0, {})], 12_500), [
       { streamKey: 'cam', fps: 29.97, duration: 12.5, droppedFrames: 5, encoderSpeed: 1 },
     ]);
+    // Not transcoded (transcoding off): the fps measured at ingest, not 0.
+    const ingestOnly = entry('raw', 0);
+    ingestOnly.ingestFps = 29.9700001;
+    assert.equal(streamMetrics([ingestOnly], 12_500)[0]!.fps, 29.97);
   });
   test('slow encoders only after the warm-up', () => {
     const slow = entry('s', 0, { progress: { frame: 1, fps: 1, bitrateKbps: 0, totalSize: 0, outTimeSeconds: 0, dupFrames: 0, dropFrames: 0, speed: 0.7, progress: 'continue' } });

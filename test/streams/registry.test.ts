@@ -55,6 +55,20 @@ describe('StreamRegistry and its sinks', () => {
     assert.deepEqual([entry.videoCodec, entry.width, entry.metadata['width']], ['h264', 160, 160]);
   });
 
+  test('ingestFps: video frames per second of source time, whatever the transcoder does; a clock jump restarts the span', () => {
+    const { entry } = new StreamRegistry({ maxStreams: 1, bitrateWindowMs: 1000, now: () => 5 }).publish(request('a'));
+    const frame = (t: number) => entry.record({ ...media(9, true), timestamp: t }, t);
+    assert.equal(entry.ingestFps, 0);
+    for (let i = 0; i <= 60; i++) frame(1000 + Math.round((i * 1000) / 30));
+    assert.ok(Math.abs(entry.ingestFps - 30) < 0.1, `${entry.ingestFps}`);
+    entry.record({ ...media(8, true), timestamp: 9000 }, 9000); // audio is not a frame
+    // The source clock goes back: the next span starts again, the last figure stays until then.
+    for (let i = 0; i <= 29; i++) frame(100 + Math.round((i * 1000) / 15));
+    assert.ok(Math.abs(entry.ingestFps - 30) < 0.1, 'not measured across the jump');
+    for (let i = 30; i <= 62; i++) frame(100 + Math.round((i * 1000) / 15));
+    assert.ok(Math.abs(entry.ingestFps - 15) < 0.1, `${entry.ingestFps}`);
+  });
+
   test("error: what a refusing sink said, else the transcoder's own", () => {
     const registry = new StreamRegistry({
       maxStreams: 2, bitrateWindowMs: 1000,
