@@ -235,6 +235,28 @@ export function buildTestEncodeArgs(plan: TestEncodePlan): string[] {
 }
 
 /**
+ * What every live run starts with: quiet logging, `-progress`, the hardware
+ * device, the FLV input on stdin (probed briefly) and the ladder's filter graph.
+ */
+function liveInputArgs(plan: Pick<TranscodePlan, 'rungs' | 'encoder' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod'>, overwrite: boolean): string[] {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
+  if (plan.progressUrl !== undefined) {
+    args.push('-progress', plan.progressUrl);
+    if (plan.statsPeriod) args.push('-stats_period', '1');
+  }
+  if (overwrite) args.push('-y');
+  args.push(...hardwareDeviceArgs(plan));
+  args.push(
+    '-fflags', '+genpts',
+    '-probesize', PROBE_SIZE,
+    '-analyzeduration', ANALYZE_DURATION_US,
+    '-f', 'flv', '-i', 'pipe:0',
+    '-filter_complex', filterGraph(plan),
+  );
+  return args;
+}
+
+/**
  * Builds the ffmpeg arguments (without the `ffmpeg` itself) for `plan`.
  * Output stream order: one video stream per rung (high → low), then audio.
  *
@@ -250,23 +272,8 @@ export function buildFfmpegArgs(plan: TranscodePlan): string[] {
   }
   if (plan.audio && !(plan.audioKbps > 0)) throw invalid(`audioKbps ${plan.audioKbps} is not positive`);
 
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
-  if (plan.progressUrl !== undefined) {
-    args.push('-progress', plan.progressUrl);
-    if (plan.statsPeriod) args.push('-stats_period', '1');
-  }
   // A restarted process must overwrite the previous manifest rather than prompt.
-  args.push('-y');
-
-  args.push(...hardwareDeviceArgs(plan));
-
-  args.push(
-    '-fflags', '+genpts',
-    '-probesize', PROBE_SIZE,
-    '-analyzeduration', ANALYZE_DURATION_US,
-    '-f', 'flv', '-i', 'pipe:0',
-    '-filter_complex', filterGraph(plan),
-  );
+  const args = liveInputArgs(plan, true);
   plan.rungs.forEach((r, i) => args.push(...videoOptions(plan, r, i)));
   if (plan.audio) {
     // FLV timestamps are whole milliseconds; without async resampling the AAC
@@ -346,19 +353,7 @@ export function buildCmafPipeArgs(plan: PipePlan): string[] {
   if (plan.audio && !(plan.audioKbps > 0)) throw invalid(`audioKbps ${plan.audioKbps} is not positive`);
   if (!Number.isInteger(plan.firstFd) || plan.firstFd < 3) throw invalid(`firstFd ${plan.firstFd} is not an extra file descriptor`);
 
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
-  if (plan.progressUrl !== undefined) {
-    args.push('-progress', plan.progressUrl);
-    if (plan.statsPeriod) args.push('-stats_period', '1');
-  }
-  args.push(...hardwareDeviceArgs(plan));
-  args.push(
-    '-fflags', '+genpts',
-    '-probesize', PROBE_SIZE,
-    '-analyzeduration', ANALYZE_DURATION_US,
-    '-f', 'flv', '-i', 'pipe:0',
-    '-filter_complex', filterGraph(plan),
-  );
+  const args = liveInputArgs(plan, false);
   const fds = pipeOutputFds(plan);
   plan.rungs.forEach((r, i) => {
     args.push(...videoOptions(plan, r, i, 0), '-video_track_timescale', String(VIDEO_TIMESCALE), ...cmafMuxerArgs(plan.partSeconds, fds.video[i]!));
