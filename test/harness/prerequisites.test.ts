@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import {
   missingRequirements,
   parseGstInspectList,
 } from '../prerequisites.ts';
-import { closedWithin } from '../support/process.ts';
+import { runNodeChild } from '../support/process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -56,14 +55,9 @@ describe('the test prerequisites', () => {
     // A PATH holding only node: no ffmpeg, ffprobe, GStreamer, promtool, and no apt-get either.
     const bin = mkdtempSync(join(tmpdir(), 'proxy-rtmp-bare-path-'));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-    const started = Date.now();
-    const child = spawn(join(bin, 'node'), ['--import', 'tsx', 'test/run.ts'], { cwd: ROOT, env: { ...env, PATH: bin }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const [code] = await closedWithin(child, 60_000, 'npm test on a bare PATH', () => out);
-    const seconds = (Date.now() - started) / 1000;
+    const { code, out, seconds } = await runNodeChild(['--import', 'tsx', 'test/run.ts'], {
+      cwd: ROOT, env: { PATH: bin }, binary: join(bin, 'node'), what: 'npm test on a bare PATH',
+    });
     assert.equal(code, 1, out);
     assert.ok(seconds < 15, `stopped after ${seconds.toFixed(1)} s`);
     for (const name of ['ffmpeg', 'ffprobe', 'gst-launch-1.0', 'promtool', 'systemd-analyze', 'dash']) {

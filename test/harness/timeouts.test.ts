@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { closedWithin } from '../support/process.ts';
+import { runNodeChild } from '../support/process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 test('nothing hangs: stuck tests and helpers fail on their own bound, naming what they waited for', async () => {
-  const started = Date.now();
-  // Without NODE_TEST_CONTEXT: the child is a test run of its own, not a file of this one.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const child = spawn(process.execPath, [
-    '--import', 'tsx', '--import', './test/support/default-timeouts.ts', '--test', '--test-force-exit', 'test/harness/fixtures/stuck.ts',
-  ], { cwd: ROOT, env: { ...env, TEST_TIMEOUT_MS: '1000' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const [code] = await closedWithin(child, 60_000, 'the fixture run', () => out);
-  const seconds = (Date.now() - started) / 1000;
+  const { code, out, seconds } = await runNodeChild(
+    ['--import', 'tsx', '--import', './test/support/default-timeouts.ts', '--test', '--test-force-exit', 'test/harness/fixtures/stuck.ts'],
+    { cwd: ROOT, env: { TEST_TIMEOUT_MS: '1000' }, what: 'the fixture run' },
+  );
   assert.equal(code, 1, out);
   assert.ok(seconds < 30, `the run ended by itself in ${seconds.toFixed(1)} s`);
   assert.match(out, /before failed on purpose/);

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /** True while a process with this pid exists (signal 0 probes without sending). */
 export function alive(pid: number): boolean {
@@ -40,4 +40,24 @@ export function closedWithin(
   // A caller that bailed out early (a failed assertion) never awaits it: no unhandled rejection then.
   closed.catch(() => {});
   return closed;
+}
+
+/**
+ * Runs `node` (or `binary`) with `args` in `cwd` as a run of its own: without
+ * NODE_TEST_CONTEXT, so a `--test` child is not taken for a file of this run.
+ * Resolves with its exit code, all it printed and how long it took (s), or
+ * rejects naming `what` after `boundMs`.
+ */
+export async function runNodeChild(
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; binary?: string; what: string; boundMs?: number },
+): Promise<{ code: number | null; out: string; seconds: number }> {
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  const started = Date.now();
+  const child = spawn(options.binary ?? process.execPath, [...args], { cwd: options.cwd, env: { ...env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = await closedWithin(child, options.boundMs ?? 60_000, options.what, () => out);
+  return { code, out, seconds: (Date.now() - started) / 1000 };
 }
