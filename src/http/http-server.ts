@@ -227,6 +227,7 @@ export class HttpServer {
       const file = target.file === PUBLISHED_MASTER_FILE ? 'master.m3u8' : target.file;
       const resource = await this.#outputs.get(target.key, file, { search: searchParams(req.url ?? ''), token, host: req.headers.host });
       if (resource === undefined) return this.#notFound(res);
+      if (resource.chunks !== undefined) return this.#serveGrowing(req, res, resource, resource.chunks);
       this.#serveResource(req, res, resource);
       return;
     }
@@ -290,6 +291,40 @@ export class HttpServer {
     if (span === undefined) return;
     this.#stats.bytesOut += span.end - span.start + 1;
     res.end(span.end - span.start + 1 === r.body.length ? r.body : r.body.subarray(span.start, span.end + 1));
+  }
+
+  /**
+   * A body still being made (LL-DASH's open segment): 200 with chunked
+   * transfer (RFC 9112 7.1), each piece written as it comes, with
+   * backpressure. No validators or ranges until it is whole (a Range is
+   * ignored, RFC 9110 14.2). `X-Accel-Buffering: no` lets an nginx in front
+   * pass the pieces on at once. If the body fails midway the socket is
+   * destroyed: without the final chunk no cache keeps the truncated body.
+   */
+  async #serveGrowing(req: IncomingMessage, res: ServerResponse, r: StreamResource, chunks: AsyncIterable<Buffer>): Promise<void> {
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      'Cache-Control': r.cacheControl,
+      'Content-Type': r.contentType,
+      'X-Content-Type-Options': 'nosniff',
+      'Accept-Ranges': 'none',
+      'X-Accel-Buffering': 'no',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    try {
+      for await (const chunk of chunks) {
+        if (res.destroyed) return; // leaving the loop ends the generator and its wait
+        this.#stats.bytesOut += chunk.length;
+        if (!res.write(chunk)) await drained(res);
+      }
+      res.end();
+    } catch (err) {
+      this.#log.debug({ err, url: parsePathname(req.url ?? '') }, 'HTTP growing body cut short');
+      res.destroy();
+    }
   }
 
   /**
@@ -392,10 +427,10 @@ export class HttpServer {
   #plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
     const body = `${text}\n`;
     res.writeHead(status, {
+      'Cache-Control': 'no-cache',
       ...headers,
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-cache',
     });
     if (res.req.method === 'HEAD') {
       res.end();
@@ -421,6 +456,19 @@ export class HttpServer {
       res.destroy();
     }
   }
+}
+
+/** Resolves when `res` can take more, or has closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** The query of a request-target (`/a?x=1` → `x=1`). */

@@ -287,6 +287,30 @@ export class StreamPackager {
     return Buffer.concat(segment.parts.map((p) => p.bytes), segment.bytes);
   }
 
+  /**
+   * The parts so far of the segment at `uri` (`<track>-<instance>-<msn>.m4s`)
+   * and whether it is complete, or undefined when the store does not hold it
+   * (not begun, or gone). The arrays are copies: LL-DASH serves the open
+   * segment from these as they grow (chunked transfer).
+   */
+  segmentProgress(uri: string): { readonly parts: readonly Buffer[]; readonly complete: boolean } | undefined {
+    const m = /^(.+)-([^-]+)-(\d+)\.m4s$/.exec(uri);
+    if (m === null || m[2] !== this.#options.instanceId) return undefined;
+    const track = this.#tracks.get(m[1]!);
+    const first = track?.segments[0];
+    if (track === undefined || first === undefined) return undefined;
+    const segment = track.segments[Number(m[3]) - first.msn];
+    if (segment === undefined || segment.msn !== Number(m[3])) return undefined;
+    return { parts: segment.parts.map((p) => p.bytes), complete: segment.complete };
+  }
+
+  /** The URI the next segment of `trackName` will have (the one after the open one), or undefined once ended. */
+  nextSegmentUri(trackName: string): string | undefined {
+    const track = this.#tracks.get(trackName);
+    if (track === undefined || this.#ended) return undefined;
+    return `${this.#prefix(track)}-${track.nextMsn}.m4s`;
+  }
+
   /** The stream as the playlist and manifest writers see it now. */
   snapshot(now: number): StreamSnapshot {
     const video: Rendition[] = [];
@@ -370,7 +394,9 @@ export class StreamPackager {
       ...(track.spec.frameRate !== undefined ? { frameRate: track.spec.frameRate } : {}),
       ...(init?.sampleRate !== undefined ? { sampleRate: init.sampleRate } : {}),
       ...(init?.channels !== undefined ? { channels: init.channels } : {}),
-      segments: listed.map((s): Segment => ({ ...s, parts: s.parts.slice() })),
+      segments: listed.map((s): Segment => (s.complete
+        ? { ...s, parts: s.parts.slice() }
+        : { ...s, parts: s.parts.slice(), plannedDuration: Math.max(s.duration, track.nextCut - s.start) })),
     };
   }
 
