@@ -205,6 +205,10 @@ export class StreamPackager {
       track.runOffset += track.end - start;
       start = track.end;
     }
+    // Until a playlist can be served, stream time 0's wall clock follows the earliest arrival: the first
+    // fragments come late (ffmpeg probing its input, then catching up), and an availabilityStartTime set by
+    // them alone would put DASH availability and PROGRAM-DATE-TIME about a second behind the media.
+    if (!this.playable) this.#refineAvailabilityStart(now - ((start + fragment.duration) / ts) * 1000);
     const grid = this.#options.segmentSeconds * ts;
     let open = track.open;
     if (open !== undefined && fragment.independent && start >= track.nextCut - this.#tolerance(track, ts)) {
@@ -433,6 +437,16 @@ export class StreamPackager {
       this.#runOffsetSeconds = Math.max(this.#timelineEndSeconds(), wall) - startSeconds;
     }
     return this.#runOffsetSeconds;
+  }
+
+  /** An earlier wall clock for stream time 0 (never a later one), carried into the program date-times held. */
+  #refineAvailabilityStart(candidate: number): void {
+    if (this.#availabilityStartTime === undefined || candidate >= this.#availabilityStartTime) return;
+    this.#availabilityStartTime = candidate;
+    for (const track of this.#tracks.values()) {
+      const ts = track.init?.timescale;
+      if (ts !== undefined) for (const s of track.segments) s.programDateTime = candidate + (s.start / ts) * 1000;
+    }
   }
 
   #halfFrame(track: Track, ts: number): number {
