@@ -112,7 +112,7 @@ export class PackagedOutputs {
     const partUri = /^(.+)-[^-]+-(\d+)\.(\d+)\.m4s$/.exec(file);
     if (partUri !== null && packager.resource(file) === undefined) {
       const hinted = packager.nextPartUri(partUri[1]!);
-      if (hinted !== file) return undefined;
+      if (hinted !== file) return plainStatus(404, `${file} is not the next part`, this.#now(), NOT_YET);
       await this.#waiter.until(packager, () => packager.resource(file) !== undefined, this.#blockMs(packager));
       return this.resource(key, file, request);
     }

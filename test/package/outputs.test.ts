@@ -125,12 +125,13 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
     assert.equal(timeouts, 1);
   });
 
-  test('the hinted part is held until it exists; any other missing part is 404 at once', async () => {
+  test('the hinted part is held until it exists; any other missing part is 404 at once, cached a second', async () => {
     const outputs = new PackagedOutputs({ lowLatency: true });
     const p = packager();
     outputs.set(p);
     feed(p, 0, 4.5);
-    assert.equal(await outputs.request('cam', '360p-i9-3.3.m4s', request), undefined, 'not the hint: 404');
+    const notHinted = (await outputs.request('cam', '360p-i9-3.3.m4s', request))!;
+    assert.deepEqual([notHinted.status, notHinted.cacheControl], [404, NOT_YET], 'not the hint: 404, cached a second at most');
     const hinted = outputs.request('cam', '360p-i9-3.1.m4s', request);
     await new Promise((r) => setTimeout(r, 20));
     feed(p, 4.5, 0.5);
