@@ -17,7 +17,7 @@ describe('HTTP from memory: /streams/ answered by the packager store', () => {
   let server: HttpServer;
   let base = '';
   before(async () => {
-    server = new HttpServer({ host: '127.0.0.1', port: 0, root: '/nonexistent' }, pino({ level: 'silent' }), {
+    server = new HttpServer({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }), {
       playback: { check: (_key, search) => (search.get('sig') === 'good' ? { ok: true, token: 'exp=1&sig=good' } : { ok: false, reason: 'no' }) },
       outputs: {
         async get(key, file, { search, token, host }) {
@@ -88,7 +88,7 @@ describe('HTTP from memory: LL-DASH sends the open segment with chunked transfer
     packager.init('360p', { bytes: Buffer.from('init'), codecs: 'avc1.64001e', timescale: TS, width: 640, height: 360 });
     outputs.set(packager);
     for (let t = 0; t <= 4; t += 0.5) feed(t); // segments 1-2 complete, 3 open with one part
-    server = new HttpServer({ host: '127.0.0.1', port: 0, root: '/nonexistent' }, pino({ level: 'silent' }), {
+    server = new HttpServer({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }), {
       outputs: { get: (key, file, { search, token }) => outputs.request(key, file, { search, token, timeUrl: '/time' }) },
     });
     base = `http://127.0.0.1:${(await server.listen()).port}`;
