@@ -79,7 +79,7 @@ describe('low latency: LL-DASH from the same bytes, LL-HLS through a caching ngi
     const viaNginx = `http://127.0.0.1:${nginx.port}/streams/ll`;
     const [dash, hls] = await Promise.all([
       player.play('dash', `${direct}/dash/manifest.mpd`),
-      player.play('hls', `${viaNginx}/master.m3u8`, { lowLatencyMode: true }),
+      player.play('hls', `${viaNginx}/master.m3u8`, { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 }),
     ]);
     const [dashState, hlsState] = await Promise.all([
       dash.until((s) => s.played >= 4 || s.errors.length > 0, 'dash.js to play 4 s', 20_000),
