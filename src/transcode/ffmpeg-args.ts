@@ -171,9 +171,13 @@ function chainGraph(rungs: readonly Rung[], scale: (r: Rung) => string, dar: str
 export const X264_LIVE_PARAMS = 'sliced-threads=1:rc-lookahead=0';
 
 /** Encoder options for rung `i` (filter output `[v<i>]`), the output's video stream `stream` (default `i`: one output for all). */
-function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'encoder'>, r: Rung, i: number, stream = i): string[] {
+function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'encoder'> & Pick<PipePlan, 'sourceKeyframes'>, r: Rung, i: number, stream = i): string[] {
   const s = `:v:${stream}`;
   const seg = plan.segmentSeconds;
+  const keys = plan.sourceKeyframes;
+  // Keyframes on segment boundaries in every rung, so segments align across renditions; with a source
+  // passed through, at the source's own keyframes (its regular GOP, half a frame early for ms timestamps).
+  const forced = keys === undefined ? `expr:gte(t,n_forced*${seg})` : `expr:gte(t,n_forced*${keys.gopSeconds}-${(0.5 / keys.fps).toFixed(4)})`;
   const gop = String(Math.max(1, Math.round(r.fps * seg)));
   const preset = plan.preset ?? DEFAULT_PRESET[plan.encoder];
   const software = plan.encoder === 'x264';
@@ -185,8 +189,7 @@ function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'e
     `-maxrate${s}`, `${Math.round(r.bitrateKbps * 1.07)}k`,
     `-bufsize${s}`, `${Math.round(r.bitrateKbps * 1.5)}k`,
     `-g${s}`, gop,
-    // Keyframes on segment boundaries in every rung, so segments align across renditions.
-    `-force_key_frames${s}`, `expr:gte(t,n_forced*${seg})`,
+    `-force_key_frames${s}`, forced,
     `-profile${s}`, profile,
   ];
   if (preset !== undefined && plan.encoder !== 'vaapi') args.push(`-preset${s}`, preset);
@@ -309,6 +312,13 @@ export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'pre
   partSeconds: number;
   /** File descriptor of the first output; the rungs follow high → low, then audio. */
   firstFd: number;
+  /**
+   * When the source is passed through as the top rung: its measured regular
+   * GOP and frame rate, so every encoded rung puts its keyframes where the
+   * source has them (`-force_key_frames source` misplaces them by a frame or
+   * two after B-frames in both 4.2.1 and 5.1; an expression does not).
+   */
+  sourceKeyframes?: { gopSeconds: number; fps: number };
 }
 
 /** The output file descriptors of a pipe plan: one per rung (high → low), then one for audio. */
