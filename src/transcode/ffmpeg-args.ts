@@ -315,8 +315,9 @@ export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'pre
   /**
    * When the source is passed through as the top rung: its measured regular
    * GOP and frame rate, so every encoded rung puts its keyframes where the
-   * source has them (`-force_key_frames source` misplaces them by a frame or
-   * two after B-frames in both 4.2.1 and 5.1; an expression does not).
+   * source has them (`-force_key_frames source` adds or misplaces some by a
+   * frame or two with B-frames in both 4.2.1 and 5.1; an expression on the
+   * frame time, half a frame early for ms timestamps, does not).
    */
   sourceKeyframes?: { gopSeconds: number; fps: number };
 }
@@ -333,15 +334,17 @@ export const VIDEO_TIMESCALE = 90_000;
 /**
  * Fragmented-MP4 muxer options (ffmpeg-formats "mov, mp4, ismv"): an init
  * segment with no samples (`empty_moov`), then one moof+mdat per
- * `-frag_duration` and at every keyframe, tfdt-relative offsets
- * (`default_base_moof`, as CMAF requires), and signed composition offsets so
- * that the first frame's presentation time is its tfdt without an edit list
- * (ffmpeg 4.2 writes none).
+ * `-frag_duration` and at every keyframe, and tfdt-relative offsets
+ * (`default_base_moof`, as CMAF requires). Not `negative_cts_offsets`: with
+ * x264's B-frames, ffmpeg 4.2.1 then writes every frame after the first two
+ * frames late (decode times 0, 9000, 12000… at 30 fps), so its segments
+ * started 2 frames after the source's keyframes and the other rungs'; 5.1
+ * writes the same times with or without it, and neither writes an edit list.
  */
 function cmafMuxerArgs(partSeconds: number, fd: number): string[] {
   return [
     '-f', 'mp4',
-    '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets',
+    '-movflags', '+empty_moov+default_base_moof+frag_keyframe',
     '-frag_duration', String(Math.round(partSeconds * 1e6)),
     `pipe:${fd}`,
   ];
