@@ -9,7 +9,7 @@ import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
 import { GopFeed } from './gop-feed.ts';
 import { parseVideoTag } from '../media/flv-tag.ts';
 import { decidePassthrough, fitRung, SourceMeter, type SourceMeasurement } from './passthrough-fit.ts';
-import { PassthroughTrack, type PassthroughState } from './passthrough.ts';
+import { flvTagTime, PassthroughTrack, type PassthroughState } from './passthrough.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
@@ -127,27 +127,67 @@ export class StreamTranscoder {
       this.#heldBytes += message.payload.length;
       return true;
     }
-    const held = this.#held;
-    this.#held = [];
-    this.#heldBytes = 0;
-    const meter = this.#meter;
-    this.#meter = undefined;
-    if (meter.done) {
-      this.#measurement = meter.measurement;
-      this.#plan(this.#measurement, true);
-    } else {
-      this.#setPassthrough({ status: 'off', reason: `over ${this.#settings.maxBacklogBytes} bytes in the measuring window` });
-      this.#plan();
-    }
-    this.#spawn();
-    for (const m of held) this.#forward(m);
+    this.#startHeld(complete ? undefined : `over ${this.#settings.maxBacklogBytes} bytes in the measuring window`);
     this.#forward(message);
     return true;
   }
 
+  /**
+   * Ends the measuring window: plans (passing the source through only when
+   * the window is complete; otherwise `cut` says why not), starts ffmpeg and
+   * hands it, and the remux, every held message.
+   */
+  #startHeld(cut: string | undefined): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    const meter = this.#meter!;
+    this.#meter = undefined;
+    if (cut === undefined) {
+      this.#measurement = meter.measurement;
+      this.#plan(this.#measurement, true);
+    } else {
+      this.#setPassthrough({ status: 'off', reason: cut });
+      this.#plan();
+    }
+    this.#spawn();
+    for (const m of held) this.#forward(m);
+  }
+
+  /** Last keyframe of the passed-through track (run ms) and the dropped-GOP count then: the grid watch. */
+  #lastKey: { time: number; dropped: number } | undefined;
+
+  /**
+   * A passed-through source must keep its GOP: a keyframe that comes after
+   * another GOP length than measured (with no GOP dropped in between) would
+   * cut its segments apart from the encoded rungs', so passthrough turns off
+   * for the rest of the stream.
+   */
+  #watchGrid(tag: Buffer): void {
+    const keys = this.#sourceKeyframes;
+    if (keys === undefined) return;
+    const time = flvTagTime(tag);
+    const dropped = this.#feed.stats.droppedGops;
+    const last = this.#lastKey;
+    this.#lastKey = { time, dropped };
+    if (last === undefined || time < last.time || dropped !== last.dropped) return;
+    const gop = (time - last.time) / 1000;
+    if (Math.abs(gop - keys.gopSeconds) > 0.5 / keys.fps) {
+      this.#passthroughOff(`the source's GOP changed from ${keys.gopSeconds} s to ${+gop.toFixed(3)} s`);
+    }
+  }
+
   #forward(message: MediaMessage): void {
     const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
-    if (tag !== undefined && message.typeId === 9 && !message.config) this.#copy?.push(tag, Date.now());
+    if (tag !== undefined && message.typeId === 9 && !message.config && this.#copy !== undefined && this.#copyRung !== undefined) {
+      try {
+        this.#copy.push(tag, Date.now());
+        if (message.keyframe) this.#watchGrid(tag);
+      } catch (err) {
+        // A frame the remux refuses (its decode time going back): encode every rung from here on.
+        this.#passthroughOff(`the source cannot be remuxed: ${(err as Error).message}`);
+      }
+    }
     if (message.config && message.typeId === 9 && this.#copyRung !== undefined && !parseVideoTag(message.payload).payload.equals(this.#avcC!)) {
       // A new sequence header mid-stream: the passed-through track cannot change its init within a run.
       this.#passthroughOff('the sequence header changed');
@@ -189,12 +229,10 @@ export class StreamTranscoder {
   /** The ladder this source gets with what its headers declare (onMetaData caps). */
   #declaredPlan(): Rung[] {
     const video = this.#video!;
-    const metadata = this.#metadata;
-    const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
-    const kbps = typeof metadata['videodatarate'] === 'number' ? metadata['videodatarate'] : undefined;
+    const kbps = this.#metadata['videodatarate'];
     return planLadder(
       this.#settings.ladder ?? DEFAULT_LADDER,
-      { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
+      { width: video.width, height: video.height, ...this.#declaredFps(), ...(typeof kbps === 'number' && kbps > 0 ? { bitrateKbps: kbps } : {}) },
       this.#settings.maxHeight,
     );
   }
@@ -230,7 +268,8 @@ export class StreamTranscoder {
   }
 
   /**
-   * Stops passing the source through for good (a changed sequence header):
+   * Stops passing the source through for good (a changed sequence header, a
+   * changed GOP, a frame the remux refuses):
    * the ladder is planned again with every rung encoded and a new run starts
    * at the next keyframe.
    */
@@ -329,6 +368,7 @@ export class StreamTranscoder {
     if (this.#ended || this.#args === undefined) return;
     const run = this.packager.beginRun(this.#tracks);
     const copied = this.#copyRung;
+    this.#lastKey = undefined;
     this.#copy = copied === undefined || this.#avcC === undefined ? undefined : new PassthroughTrack(this.packager, copied.name, run, this.#avcC, this.#settings.partSeconds);
     const inputs = this.#tracks.filter((t) => t.name !== copied?.name).map((t) => new TrackInput(this.packager, t.name, run));
     const process = new FfmpegProcess({ binary: this.#settings.ffmpegPath, args: this.#args, log: this.#log, outputs: inputs.length });
@@ -416,6 +456,8 @@ export class StreamTranscoder {
   /** Finishes cleanly: ffmpeg reads EOF and finalises the playlists and manifest. */
   async end(): Promise<void> {
     if (this.#ended) return;
+    // A stream shorter than the measuring window is still encoded, all of it.
+    if (this.#meter !== undefined && this.#held.length > 0) this.#startHeld('the stream ended within the measuring window');
     this.#ended = true;
     clearTimeout(this.#restartTimer);
     if (this.#process?.running) await this.#process.stop();

@@ -46,6 +46,7 @@ describe('passthrough: the source as the top rung', () => {
   let client: Client;
   let fits: Publisher;
   let off: Publisher;
+  let short: Publisher;
   const base = () => `http://127.0.0.1:${server.httpPort}/streams`;
 
   before(async () => {
@@ -55,6 +56,7 @@ describe('passthrough: the source as the top rung', () => {
     const url = (key: string) => `rtmp://127.0.0.1:${server.port}/live/${key}`;
     fits = ffmpegPublish(url('pt_fits'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(60) });
     off = ffmpegPublish(url('pt_gop'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(51) });
+    short = ffmpegPublish(url('pt_short'), { width: 640, height: 360, seconds: 3, videoKbps: 500, extra: gop(60) });
     const complete = (key: string) => {
       const snap = server.transcoder!.get(key)?.packager.snapshot(Date.now());
       return snap !== undefined && snap.video.length === 3 && snap.video.every((v) => v.segments.filter((s) => s.complete).length >= 3);
@@ -66,7 +68,8 @@ describe('passthrough: the source as the top rung', () => {
     client?.close();
     fits?.kill();
     off?.kill();
-    await Promise.allSettled([fits?.exited, off?.exited]);
+    short?.kill();
+    await Promise.allSettled([fits?.exited, off?.exited, short?.exited]);
     await server?.close();
   });
 
@@ -82,6 +85,14 @@ describe('passthrough: the source as the top rung', () => {
     const no = server.registry.get('pt_gop')!.transcode!;
     assert.equal(no.passthrough?.status, 'off');
     assert.match(no.passthrough?.reason ?? '', /GOP 1\.7\d* s does not divide the 2 s segment/);
+  });
+
+  test('a stream that ends inside the measuring window is still encoded, all of it', async () => {
+    assert.equal(await short.exited, 0, short.stderr());
+    const res = await fetch(`${base()}/pt_short/360p.m3u8`);
+    assert.equal(res.status, 200);
+    const segments = (await res.text()).split('\n').filter((l) => /^360p-.*\.m4s$/.test(l));
+    assert.ok(segments.length >= 1, 'the 3 s stream has its segments');
   });
 
   test('GetRoutes: copy+x264 and the passed-through profile (h264, measured bitrate)', async () => {
