@@ -59,6 +59,12 @@ export async function benchPassthrough(ctx: BenchContext): Promise<SectionResult
     return rs.reduce((acc, r) => acc + r.cpuSeconds / r.mediaSeconds, 0) / rs.length;
   };
   const off = per(names.off);
+  // Every rung's segments, less the last (open) one: fewer means ffmpeg fell behind real time and was
+  // stopped (or dropped GOPs) before it had encoded everything, and its CPU per media-second reads low.
+  const expected = rungs.length * (Math.floor(mediaSeconds / 2) - 1);
+  for (const r of runs.filter((x) => x.name === names.on || x.name === names.off)) {
+    if ((r.segments ?? 0) < expected) notes.push(`INVALID: "${r.name}" served ${r.segments} video segments of ${expected}: its ffmpeg fell behind real time (a loaded machine); rerun on a quiet one.`);
+  }
   const table = [['run', 'runs', 'CPU s (each)', 'CPU s per media-s', 'vs all-encode', 'video segments']];
   for (const name of Object.values(names)) {
     const rs = runs.filter((r) => r.name === name);
