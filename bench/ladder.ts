@@ -57,16 +57,21 @@ function countSegments(dir: string, rungs: number): number {
  * sequence number of its last segment.
  */
 async function countServedSegments(httpPort: number, key: string): Promise<number> {
+  return (await servedSegmentsPerVariant(httpPort, key)).reduce((a, b) => a + b, 0);
+}
+
+/** Per variant of `key`'s master playlist, the media sequence number of its last segment (0 when none). */
+export async function servedSegmentsPerVariant(httpPort: number, key: string): Promise<number[]> {
   const base = `http://127.0.0.1:${httpPort}/streams/${key}/`;
   const master = await fetch(`${base}master.m3u8`).then((r) => (r.ok ? r.text() : ''), () => '');
-  let total = 0;
+  const counts: number[] = [];
   for (const variant of master.split('\n').filter((l) => l.endsWith('.m3u8') && !l.startsWith('#'))) {
     const media = await fetch(base + variant).then((r) => (r.ok ? r.text() : ''), () => '');
     const sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(media)?.[1] ?? 0);
     const listed = (media.match(/^#EXTINF:/gm) ?? []).length;
-    if (listed > 0) total += sequence + listed - 1;
+    counts.push(listed > 0 ? sequence + listed - 1 : 0);
   }
-  return total;
+  return counts;
 }
 
 /** The rungs proxy-rtmp plans for the source (its onMetaData carries 30 fps and the bitrate). */
@@ -166,7 +171,7 @@ export interface OursOptions {
 }
 
 /** proxy-rtmp with transcoding on, a real-time publisher of the source; its CPU with its ffmpeg's. */
-export async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number, o: OursOptions = {}): Promise<LadderRun & { output: string }> {
+export async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number, o: OursOptions = {}): Promise<LadderRun & { output: string; perVariant: number[] }> {
   const server = await startOurs(ctx.bundlePath, { transcode: true, ffmpegPath: ctx.ffmpeg.path, env: { RTMP_LINGER_SECONDS: '600', ...o.env } });
   try {
     await sleep(300);
@@ -186,6 +191,7 @@ export async function ours(ctx: BenchContext, mediaSeconds: number, rungs: numbe
       serverSeconds: own,
       mediaSeconds,
       segments: await countServedSegments(server.httpPort!, 'ladder'),
+      perVariant: await servedSegmentsPerVariant(server.httpPort!, 'ladder'),
       output: server.output(),
     };
     ctx.log(`  ${r.name.padEnd(58)} ${fmt(cpu, 2)} cpu-s (server process ${fmt(own, 2)}) → ${fmt(cpu / mediaSeconds, 3)} per media-s, ${r.segments} video segments`);
