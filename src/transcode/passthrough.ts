@@ -29,9 +29,9 @@ export class PassthroughTrack {
     packager.init(track, this.#fragmenter.init, run);
   }
 
-  /** One FLV video tag as the feed wrote it to ffmpeg, at wall clock `now`. */
-  push(tag: Buffer, now: number): void {
-    const fragments = this.#fragmenter.push(flvTagTime(tag), tag.subarray(11, 11 + tag.readUIntBE(1, 3)));
+  /** One video message body at `timeMs` on the run's clock (what the feed wrote to ffmpeg), at wall clock `now`. */
+  push(timeMs: number, body: Buffer, now: number): void {
+    const fragments = this.#fragmenter.push(timeMs, body);
     for (const f of fragments) this.#packager.fragment(this.track, f, now, this.#run);
   }
 

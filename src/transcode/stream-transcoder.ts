@@ -163,10 +163,9 @@ export class StreamTranscoder {
    * cut its segments apart from the encoded rungs', so passthrough turns off
    * for the rest of the stream.
    */
-  #watchGrid(tag: Buffer): void {
+  #watchGrid(time: number): void {
     const keys = this.#sourceKeyframes;
     if (keys === undefined) return;
-    const time = flvTagTime(tag);
     const dropped = this.#feed.stats.droppedGops;
     const last = this.#lastKey;
     this.#lastKey = { time, dropped };
@@ -181,8 +180,10 @@ export class StreamTranscoder {
     const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
     if (tag !== undefined && message.typeId === 9 && !message.config && this.#copy !== undefined && this.#copyRung !== undefined) {
       try {
-        this.#copy.push(tag, Date.now());
-        if (message.keyframe) this.#watchGrid(tag);
+        // The feed's tag carries the run's clock for this frame: the remux and ffmpeg share it.
+        const time = flvTagTime(tag);
+        this.#copy.push(time, message.payload, Date.now());
+        if (message.keyframe) this.#watchGrid(time);
       } catch (err) {
         // A frame the remux refuses (its decode time going back): encode every rung from here on.
         this.#passthroughOff(`the source cannot be remuxed: ${(err as Error).message}`);
