@@ -104,6 +104,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         partSeconds: config.transcode.partSeconds,
         audioKbps: config.transcode.audioKbps,
         maxBacklogBytes: config.transcode.maxBacklogBytes,
+        passthrough: config.transcode.passthrough,
         maxHeight,
         ladder: config.transcode.ladder,
       },
