@@ -1,14 +1,17 @@
 import { MediaUnsupportedError, ResolutionLimitError } from '../errors.ts';
 import { parseAudioSpecificConfig } from './aac.ts';
 import { parseAvcDecoderConfig } from './avc.ts';
+import { parseLegacyAudioConfig } from './legacy-audio.ts';
 import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
 import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
 
 /**
  * Classifies one publishing stream's audio, video and metadata messages, once,
  * for every consumer: keyframe, configuration, coded frame, the decoded
- * sequence headers and onMetaData. Accepts H.264 and AAC (other codecs are
- * refused by name, ERR_MEDIA_UNSUPPORTED) and sources up to `maxResolution`
+ * sequence headers and onMetaData. Accepts H.264 video, AAC and the legacy
+ * FLV audio formats (MP3, PCM, Nellymoser, G.711, Speex: the first frame of
+ * each carries its configuration, which the transcoder turns into AAC); other
+ * codecs are refused by name, ERR_MEDIA_UNSUPPORTED and sources up to `maxResolution`
  * (ERR_RESOLUTION_LIMIT). Pure: no socket, no clock.
  *
  * Hot path: once a stream is known as H.264/AAC, coded frames are recognised
@@ -55,9 +58,14 @@ export class MediaClassifier {
     if (tag.enhanced) {
       throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
     }
+    const changed = this.#audioCodec !== tag.codec;
     this.#audioCodec = tag.codec;
     if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
       return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio: parseAudioSpecificConfig(tag.payload) });
+    }
+    if (tag.codec !== 'aac' && changed && tag.packet === 'raw') {
+      // Legacy formats (MP3, PCM, Nellymoser, G.711, Speex) have no sequence header: the first frame configures the stream.
+      return message(8, timestamp, payload, false, false, true, { codec: tag.codec, audio: parseLegacyAudioConfig(tag.codec, payload) });
     }
     return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', { codec: tag.codec });
   }

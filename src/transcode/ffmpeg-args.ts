@@ -251,8 +251,9 @@ function liveInputArgs(plan: Pick<TranscodePlan, 'rungs' | 'encoder' | 'vaapiDev
     '-probesize', PROBE_SIZE,
     '-analyzeduration', ANALYZE_DURATION_US,
     '-f', 'flv', '-i', 'pipe:0',
-    '-filter_complex', filterGraph(plan),
   );
+  // An audio-only stream has no rungs and no filter graph.
+  if (plan.rungs.length > 0) args.push('-filter_complex', filterGraph(plan));
   return args;
 }
 
@@ -343,9 +344,12 @@ function cmafMuxerArgs(partSeconds: number, fd: number): string[] {
  * but each rung, and the audio, written as fragmented MP4 (CMAF) to its own
  * pipe ({@link pipeOutputFds}). Audio has an output of its own because
  * muxing it with a video rung would hold fragments back for interleaving.
+ * A plan with no rungs and audio is an audio-only stream: no filter graph, one
+ * output. Audio of any codec ffmpeg decodes from FLV (AAC, MP3, PCM, …) is
+ * encoded to AAC.
  */
 export function buildCmafPipeArgs(plan: PipePlan): string[] {
-  if (plan.rungs.length === 0) throw invalid('the plan has no rungs');
+  if (plan.rungs.length === 0 && !plan.audio) throw invalid('the plan has neither rungs nor audio');
   if (!(plan.segmentSeconds > 0)) throw invalid(`segmentSeconds ${plan.segmentSeconds} is not positive`);
   if (!(plan.partSeconds > 0) || plan.partSeconds > plan.segmentSeconds) {
     throw invalid(`partSeconds ${plan.partSeconds} is not between 0 and segmentSeconds`);

@@ -20,6 +20,12 @@ export const MAX_STEP_FORWARD_MS = 5000;
 /** A run's clock past this (ms) asks for a new run: FLV timestamps are signed 32-bit ms. */
 export const MAX_RUN_CLOCK_MS = 2 ** 31 - 10 * 60_000;
 
+/** Which tracks a run carries; messages of the other track are held back. */
+export interface RunTracks {
+  video: boolean;
+  audio: boolean;
+}
+
 /** Feed settings. */
 export interface GopFeedOptions {
   /** Bytes queued towards ffmpeg above which whole GOPs are dropped. */
@@ -46,6 +52,8 @@ export class GopFeed {
   #dropping = false;
   /** No media written yet in this ffmpeg run: the next keyframe sets the time base. */
   #fresh = true;
+  /** The current run's tracks: with no video, every audio frame is a point to start (or resume) at. */
+  #tracks: RunTracks = { video: true, audio: true };
   /** Source timestamp of the last message, as it came (32 bits, wrapping). */
   #lastRaw = 0;
   /** The run's own clock for the last message, ms from its first keyframe: unwrapped, jumps removed. */
@@ -60,32 +68,46 @@ export class GopFeed {
     return this.#videoConfig !== undefined;
   }
 
+  /** True once an audio sequence header (AAC) is known. */
+  get hasAudioConfig(): boolean {
+    return this.#audioConfig !== undefined;
+  }
+
   /**
-   * Bytes that open a new ffmpeg run: the FLV header and the stored metadata and
-   * sequence headers at timestamp 0. Media resumes at the next keyframe.
+   * Bytes that open a new ffmpeg run carrying `tracks` (default both): the FLV
+   * header and the stored metadata and sequence headers at timestamp 0. Media
+   * resumes at the next keyframe, or, in a run without video, the next audio
+   * frame. Messages of a track the run does not carry are held back.
    */
-  start(): Buffer {
+  start(tracks: RunTracks = { video: true, audio: true }): Buffer {
+    this.#tracks = tracks;
     this.#waiting = true;
     this.#fresh = true;
     this.#dropping = false;
-    const parts = [flvFileHeader({ audio: this.#audioConfig !== undefined, video: true })];
+    const parts = [flvFileHeader(tracks)];
     if (this.#metadata !== undefined) parts.push(encodeFlvTag(18, 0, this.#metadata));
-    if (this.#videoConfig !== undefined) parts.push(encodeFlvTag(9, 0, this.#videoConfig));
-    if (this.#audioConfig !== undefined) parts.push(encodeFlvTag(8, 0, this.#audioConfig));
+    if (this.#videoConfig !== undefined && tracks.video) parts.push(encodeFlvTag(9, 0, this.#videoConfig));
+    if (this.#audioConfig !== undefined && tracks.audio) parts.push(encodeFlvTag(8, 0, this.#audioConfig));
     return Buffer.concat(parts);
   }
 
   /** Takes one message; returns the FLV tag to write, or undefined when held back. */
   push(message: FeedMessage, backlogBytes: number): Buffer | undefined {
+    const carried = message.typeId === 18 || (message.typeId === 9 ? this.#tracks.video : this.#tracks.audio);
     if (message.config) {
       this.#remember(message);
-      if (this.#waiting) return undefined; // start() replays it
+      if (this.#waiting || !carried) return undefined; // start() replays it
       return encodeFlvTag(message.typeId, this.#rebase(message.timestamp), message.payload);
     }
-    if (message.typeId === 9 && message.keyframe) {
+    if (!carried) return undefined;
+    // Where a run may start or resume: a keyframe, or any audio frame in a run without video.
+    const sync = this.#tracks.video ? message.typeId === 9 && message.keyframe : message.typeId === 8;
+    if (sync) {
       if (this.#dropping && backlogBytes > this.#options.maxBacklogBytes / 2) {
-        this.stats.droppedGops++;
-        this.stats.droppedFrames++;
+        if (message.typeId === 9) {
+          this.stats.droppedGops++;
+          this.stats.droppedFrames++;
+        }
         if (!this.#fresh) this.#rebase(message.timestamp);
         return undefined;
       }
@@ -99,7 +121,7 @@ export class GopFeed {
     } else if (!this.#waiting && backlogBytes > this.#options.maxBacklogBytes) {
       this.#waiting = true;
       this.#dropping = true;
-      this.stats.droppedGops++;
+      if (this.#tracks.video) this.stats.droppedGops++;
     }
     // The clock follows dropped messages too, so that media after a dropped GOP keeps its time.
     const time = this.#fresh ? 0 : this.#rebase(message.timestamp);

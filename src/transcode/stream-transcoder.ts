@@ -6,7 +6,7 @@ import type { StreamPackager, TrackSpec } from '../package/stream-packager.ts';
 import { TrackInput } from '../package/track-input.ts';
 import { buildCmafPipeArgs, type EncoderKind } from './ffmpeg-args.ts';
 import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
-import { GopFeed } from './gop-feed.ts';
+import { GopFeed, type RunTracks } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
@@ -45,10 +45,25 @@ export {
 } from './restart-policy.ts';
 
 /**
- * One stream's ffmpeg: planned from the source once its sequence header is
- * known, fed FLV through the GOP feed, restarted with backoff when it dies
- * (resuming at the next keyframe), and finished cleanly at unpublish so the
- * playlists end with EXT-X-ENDLIST and the DASH manifest turns static.
+ * How long (ms of source time, from the first media message) a stream waits
+ * for a track that onMetaData announces (`audiocodecid`, `videocodecid`) but
+ * whose configuration has not come, or, without onMetaData, for a second
+ * track, before it starts with the tracks it has.
+ */
+export const TRACK_WAIT_MS = 2500;
+
+/** True when an onMetaData codec id names a codec (ffmpeg and OBS omit the key for an absent track; some send 0). */
+function announced(value: string | number | boolean | undefined): boolean {
+  return value !== undefined && value !== 0 && value !== '' && value !== false;
+}
+
+/**
+ * One stream's ffmpeg: planned from the source once its configuration is
+ * known (video and audio, video only or audio only: see `#startTracks`), fed
+ * FLV through the GOP feed, restarted with backoff when it dies (resuming at
+ * the next keyframe), re-planned in a new run when a track appears or the
+ * video changes size, and finished cleanly at unpublish so the playlists end
+ * with EXT-X-ENDLIST and the DASH manifest turns static.
  */
 export class StreamTranscoder {
   readonly entry: StreamEntry;
@@ -62,7 +77,7 @@ export class StreamTranscoder {
   readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
-  /** Runs stopped on purpose because their clock neared the FLV timestamp limit. */
+  /** Runs stopped on purpose to start a new run at once: their clock neared the FLV timestamp limit, or the source changed. */
   readonly #rollovers = new Set<FfmpegProcess>();
   /** Runs killed because their output could not be packaged, with why. */
   readonly #malformed = new Map<FfmpegProcess, string>();
@@ -90,11 +105,15 @@ export class StreamTranscoder {
   /** Takes one media message, straight from the publishing connection (its StreamSink). */
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
-    if (message.config) this.#remember(message);
-    if (this.#process === undefined && message.typeId === 9 && message.keyframe && !message.config) {
-      if (!this.#feed.ready) return;
-      this.#plan();
-      this.#spawn();
+    const changed = this.#remember(message);
+    if (this.#run === undefined) {
+      const tracks = this.#startTracks(message);
+      if (tracks !== undefined) {
+        this.#plan(tracks);
+        this.#spawn();
+      }
+    } else if (changed !== undefined) {
+      this.#replan(changed);
     }
     const tag = this.#feed.push(message, this.#process?.backlog ?? 0);
     this.state.droppedGops = this.#feed.stats.droppedGops;
@@ -114,32 +133,118 @@ export class StreamTranscoder {
   /** The source as its configuration messages describe it (the ladder is planned from these). */
   #video: VideoConfig | undefined;
   #audio: AudioConfig | undefined;
-  #metadata: StreamMetadata = {};
+  #metadata: StreamMetadata | undefined;
+  /** Source timestamp of the first audio or video message: where the wait for a missing track starts. */
+  #firstMediaAt: number | undefined;
+  #sawVideo = false;
+  #sawAudio = false;
+  /** What the current plan carries, and the video configuration it was planned for; undefined until the first plan. */
+  #run: { tracks: RunTracks; video: VideoConfig | undefined } | undefined;
 
-  #remember(message: MediaMessage): void {
+  /**
+   * Keeps what a message says about the source. Returns why the current plan
+   * no longer fits (a track it lacks got configured, or the video changed
+   * size), or undefined.
+   */
+  #remember(message: MediaMessage): string | undefined {
+    if (message.typeId === 9) this.#sawVideo = true;
+    else if (message.typeId === 8) this.#sawAudio = true;
+    if (message.typeId !== 18) this.#firstMediaAt ??= message.timestamp;
     const info = message.info;
-    if (info?.video !== undefined) this.#video = info.video;
-    if (info?.audio !== undefined) this.#audio = info.audio;
-    if (info?.metadata !== undefined) this.#metadata = info.metadata;
+    if (info === undefined) return undefined;
+    if (info.metadata !== undefined) this.#metadata = info.metadata;
+    const run = this.#run;
+    if (info.video !== undefined) {
+      this.#video = info.video;
+      if (run !== undefined && !run.tracks.video) return 'video appeared';
+      const was = run?.video;
+      if (was !== undefined && (was.width !== info.video.width || was.height !== info.video.height)) {
+        return `video size changed from ${was.width}x${was.height} to ${info.video.width}x${info.video.height}`;
+      }
+    }
+    if (info.audio !== undefined) {
+      this.#audio = info.audio;
+      if (run !== undefined && !run.tracks.audio) return 'audio appeared';
+    }
+    return undefined;
   }
 
-  #plan(): void {
-    const video = this.#video!;
-    const metadata = this.#metadata;
+  /**
+   * The tracks to start with, once this message makes starting possible, or
+   * undefined to wait. A run with video starts at a keyframe once the video
+   * is configured and the audio is too, or is not expected (onMetaData names
+   * no audio codec), or TRACK_WAIT_MS have passed. A run without video starts
+   * at an audio frame once the audio is configured and video is not expected,
+   * or TRACK_WAIT_MS have passed. Without onMetaData either track may come.
+   */
+  #startTracks(message: MediaMessage): RunTracks | undefined {
+    if (message.typeId === 18 || message.config) return undefined;
+    const video = this.#video !== undefined;
+    const audio = this.#audio !== undefined;
+    const meta = this.#metadata;
+    const waited = ((message.timestamp - this.#firstMediaAt!) | 0) >= TRACK_WAIT_MS;
+    if (message.typeId === 9 && message.keyframe && video) {
+      const audioExpected = meta === undefined || announced(meta['audiocodecid']) || this.#sawAudio;
+      if (audio) return { video: true, audio: true };
+      if (!audioExpected) return { video: true, audio: false };
+      if (!waited) return undefined;
+      this.#log.warn(
+        { waitedMs: TRACK_WAIT_MS, audiocodecid: meta?.['audiocodecid'] },
+        'no audio configuration arrived in time: starting without audio (audio that comes later starts a new run)',
+      );
+      return { video: true, audio: false };
+    }
+    if (message.typeId === 8 && audio && !video) {
+      const videoExpected = meta === undefined || announced(meta['videocodecid']) || this.#sawVideo;
+      if (!videoExpected) return { video: false, audio: true };
+      if (!waited) return undefined;
+      this.#log.warn(
+        { waitedMs: TRACK_WAIT_MS, videocodecid: meta?.['videocodecid'] },
+        'no video configuration arrived in time: starting audio only (video that comes later starts a new run)',
+      );
+      return { video: false, audio: true };
+    }
+    return undefined;
+  }
+
+  #plan(tracks: RunTracks): void {
+    const video = this.#video;
+    const metadata = this.#metadata ?? {};
     const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
     const kbps = typeof metadata['videodatarate'] === 'number' ? metadata['videodatarate'] : undefined;
-    const rungs = planLadder(
-      this.#settings.ladder ?? DEFAULT_LADDER,
-      { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
-      this.#settings.maxHeight,
-    );
+    const rungs =
+      tracks.video && video !== undefined
+        ? planLadder(
+            this.#settings.ladder ?? DEFAULT_LADDER,
+            { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
+            this.#settings.maxHeight,
+          )
+        : [];
+    this.#run = { tracks, video: tracks.video ? video : undefined };
     this.state.rungs = rungs;
     this.#tracks = [
       ...rungs.map((r): TrackSpec => ({ name: r.name, kind: 'video', bandwidth: r.bitrateKbps * 1000, frameRate: r.fps })),
-      ...(this.#audio === undefined ? [] : [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }]),
+      ...(tracks.audio ? [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }] : []),
     ];
     this.#args = this.#buildArgs();
-    this.#log.info({ rungs: rungs.map((r) => r.name) }, 'transcode planned');
+    this.#log.info({ rungs: rungs.map((r) => r.name), audio: tracks.audio ? (this.#audio?.codec ?? 'yes') : 'none' }, 'transcode planned');
+  }
+
+  /**
+   * The source changed under the running plan: a new plan, and a new run (a
+   * discontinuity) that starts at the next keyframe once the current run has
+   * finished writing what it has. The current run takes nothing more, so no
+   * frame of the new source is scaled into the old rungs.
+   */
+  #replan(why: string): void {
+    const tracks: RunTracks = { video: this.#video !== undefined, audio: this.#audio !== undefined };
+    this.#log.info({ why }, 'the source changed: re-planning in a new run');
+    this.#plan(tracks);
+    const process = this.#process;
+    if (process?.running) {
+      this.#rollovers.add(process);
+      void process.stop();
+    }
   }
 
   /** The live run's arguments for the stream's current encoder. */
@@ -152,7 +257,7 @@ export class StreamTranscoder {
       ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
       segmentSeconds: this.#settings.segmentSeconds,
       partSeconds: this.#settings.partSeconds,
-      audio: this.#audio !== undefined,
+      audio: this.#run?.tracks.audio ?? false,
       audioKbps: this.#settings.audioKbps,
       progressUrl: 'pipe:3',
       firstFd: OUTPUT_FD,
@@ -172,7 +277,10 @@ export class StreamTranscoder {
     this.#process = process;
     process.on('progress', (p) => {
       this.state.progress = p;
-      if (this.state.status === 'starting' && p.frame > 0) this.state.status = 'encoding';
+      // An audio-only run encodes no frames: its output time says it is encoding.
+      if (this.state.status === 'starting' && (p.frame > 0 || (this.state.rungs.length === 0 && p.outTimeSeconds > 0))) {
+        this.state.status = 'encoding';
+      }
     });
     process.on('output', (i, bytes) => {
       try {
@@ -188,7 +296,7 @@ export class StreamTranscoder {
     });
     process.on('exit', (exit) => this.#onExit(process, exit));
     process.start();
-    process.write(this.#feed.start());
+    process.write(this.#feed.start(this.#run!.tracks));
     this.#log.info({ pid: process.pid, run }, 'ffmpeg started');
   }
 

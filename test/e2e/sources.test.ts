@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, test } from 'node:test';
+import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
+import { serverPool, type TestServer as Server } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const execFileAsync = promisify(execFile);
+
+async function get(server: Server, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${server.httpPort}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** ffprobe, asynchronously: the HTTP server it reads from runs in this very process. */
+async function ffprobeJson(args: string[]): Promise<{ streams?: Record<string, unknown>[]; packets?: Record<string, unknown>[] }> {
+  const { stdout } = await execFileAsync('ffprobe', ['-v', 'error', '-of', 'json', ...args], { timeout: 30_000, maxBuffer: 16 << 20 });
+  return JSON.parse(stdout);
+}
+
+/**
+ * Publishes, watches the transcoder reach `encoding` while the publisher runs,
+ * then waits for the output to end (ENDLIST, static MPD) so that ffprobe reads
+ * all of it. Returns the master playlist and DASH manifest served while live.
+ */
+async function publishAndEnd(s: Server, key: string, pub: Publisher): Promise<{ master: string; mpd: string; statuses: Set<string> }> {
+  const statuses = new Set<string>();
+  let master = '';
+  let mpd = '';
+  await waitUntil(() => s.transcoder?.get(key) !== undefined, `${key} published`, 15_000);
+  const transcoder = s.transcoder!.get(key)!;
+  const watching = (async () => {
+    while (transcoder.state.status !== 'complete' && transcoder.state.status !== 'error') {
+      statuses.add(transcoder.state.status);
+      if (master === '') {
+        const m = await get(s, `/streams/${key}/master.m3u8`);
+        if (m.status === 200) {
+          master = m.body;
+          mpd = (await get(s, `/streams/${key}/dash/manifest.mpd`)).body;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    statuses.add(transcoder.state.status);
+  })();
+  assert.equal(await pub.exited, 0, pub.stderr());
+  await watching;
+  await waitUntil(() => s.outputs.get(key)?.ended === true, `${key} to end`, 10_000);
+  return { master, mpd, statuses };
+}
+
+describe('every source a broadcaster sends plays out (one server, publishes side by side)', { concurrency: true }, () => {
+  const server = serverPool({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', RTMP_RECONNECT_GRACE_SECONDS: '1' });
+  const shared = server();
+
+  test('audio only in: audio-only HLS and DASH, status leaves `starting`, every AAC frame decodes', async () => {
+    const s = await shared;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/radio`, { video: false, seconds: 4 });
+    const { master, mpd, statuses } = await publishAndEnd(s, 'radio', pub);
+    assert.ok(statuses.has('encoding'), `status went ${[...statuses].join(' → ')}`);
+    const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
+    assert.equal(variants.length, 1, master);
+    assert.match(variants[0]!, /CODECS="mp4a\.40\.2"/);
+    assert.doesNotMatch(master, /RESOLUTION=|#EXT-X-MEDIA:/);
+    assert.match(mpd, /mimeType="audio\/mp4"/);
+    assert.doesNotMatch(mpd, /mimeType="video\/mp4"/);
+    const probe = await ffprobeJson(['-count_frames', '-show_entries', 'stream=codec_type,codec_name,nb_read_frames', `http://127.0.0.1:${s.httpPort}/streams/radio/master.m3u8`]);
+    assert.deepEqual(probe.streams!.map((x) => x['codec_type']), ['audio']);
+    // 4 s of 48 kHz AAC is 187 frames of 1024 samples; the first run starts a moment in.
+    const frames = Number(probe.streams![0]!['nb_read_frames']);
+    assert.ok(frames > 120 && frames < 200, `${frames} AAC frames decoded`);
+  });
+
+  test('video only in: video-only HLS and DASH (no audio group), every frame decodes at the source size', async () => {
+    const s = await shared;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/silent`, { audio: false, seconds: 4 });
+    const { master, mpd, statuses } = await publishAndEnd(s, 'silent', pub);
+    assert.ok(statuses.has('encoding'));
+    const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF'));
+    assert.equal(variants.length, 1, master);
+    assert.match(variants[0]!, /CODECS="avc1\.[0-9a-f]{6}",RESOLUTION=320x240|RESOLUTION=320x240.*CODECS="avc1\.[0-9a-f]{6}"/);
+    assert.doesNotMatch(master, /mp4a|#EXT-X-MEDIA:/);
+    assert.doesNotMatch(mpd, /mimeType="audio\/mp4"/);
+    const probe = await ffprobeJson(['-count_frames', '-show_entries', 'stream=codec_type,width,height,nb_read_frames', `http://127.0.0.1:${s.httpPort}/streams/silent/master.m3u8`]);
+    assert.deepEqual(probe.streams!.map((x) => x['codec_type']), ['video']);
+    assert.deepEqual([probe.streams![0]!['width'], probe.streams![0]!['height']], [320, 240]);
+    assert.ok(Number(probe.streams![0]!['nb_read_frames']) >= 90, JSON.stringify(probe.streams));
+  });
+
+  test('MP3 audio and 60 fps video in: MP3 is the stream\'s audio and comes out AAC; the 30 fps rung keeps every other frame, evenly spaced', async () => {
+    const s = await shared;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/mp3`, { audioCodec: 'libmp3lame', fps: 60, seconds: 4 });
+    await waitUntil(() => s.registry.get('mp3')?.audio !== undefined, 'the MP3 configuration', 15_000);
+    const audio = s.registry.get('mp3')!.audio!;
+    assert.deepEqual([audio.codec, audio.sampleRate, audio.channels], ['mp3', 44100, 1]);
+    const { master } = await publishAndEnd(s, 'mp3', pub);
+    assert.match(master, /CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2"/);
+    assert.match(master, /FRAME-RATE=30\.000/);
+    const url = `http://127.0.0.1:${s.httpPort}/streams/mp3/master.m3u8`;
+    const probe = await ffprobeJson(['-count_frames', '-show_entries', 'stream=codec_type,codec_name,r_frame_rate,nb_read_frames', url]);
+    const audioOut = probe.streams!.find((x) => x['codec_type'] === 'audio');
+    assert.equal(audioOut?.['codec_name'], 'aac');
+    assert.ok(Number(audioOut?.['nb_read_frames']) > 100);
+    const video = probe.streams!.find((x) => x['codec_type'] === 'video');
+    assert.equal(video?.['r_frame_rate'], '30/1');
+    const packets = await ffprobeJson(['-select_streams', 'v:0', '-show_entries', 'packet=pts', `http://127.0.0.1:${s.httpPort}/streams/mp3/240p.m3u8`]);
+    const pts = packets.packets!.map((p) => Number(p['pts'])).sort((a, b) => a - b);
+    assert.ok(pts.length >= 90 && pts.length <= 125, `${pts.length} frames for 4 s at 30 fps`);
+    const steps = new Set(pts.slice(1).map((p, i) => p - pts[i]!));
+    assert.deepEqual([...steps], [3000], 'every frame 1/30 s (3000 ticks of 90 kHz) after the one before');
+  });
+});
