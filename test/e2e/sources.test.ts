@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
+import { sendPaced, synthesizeFlv, type FlvTag } from '../support/flv.ts';
+import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { serverPool, type TestServer as Server } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -48,6 +50,32 @@ async function publishAndEnd(s: Server, key: string, pub: Publisher): Promise<{ 
   await watching;
   await waitUntil(() => s.outputs.get(key)?.ended === true, `${key} to end`, 10_000);
   return { master, mpd, statuses };
+}
+
+/** The tags with the AAC sequence header sent late, at `atMs`: the AAC frames before it are left out (undecodable without it). */
+function withLateAacHeader(tags: readonly FlvTag[], atMs: number): FlvTag[] {
+  const isHeader = (t: FlvTag) => t.type === 8 && t.body[0]! >> 4 === 10 && t.body[1] === 0;
+  const header = tags.find(isHeader)!;
+  const out = tags.filter((t) => !isHeader(t) && !(t.type === 8 && t.time < atMs));
+  const at = out.findIndex((t) => t.time >= atMs);
+  out.splice(at, 0, { ...header, time: out[at]!.time });
+  return out;
+}
+
+/** Publishes `tags` in real time with our own client, then unpublishes. */
+async function publishTags(s: Server, key: string, tags: readonly FlvTag[]): Promise<void> {
+  const { client, streamId } = await TestRtmpClient.connected(s.port);
+  assert.equal((await client.publish(streamId, key)).code, 'NetStream.Publish.Start');
+  await sendPaced(client, streamId, tags);
+  await new Promise((r) => setTimeout(r, 300));
+  client.destroy();
+}
+
+/** Waits for `key`'s output to end, then ffprobes its master playlist: the streams and their decoded frames. */
+async function probeEnded(s: Server, key: string): Promise<Record<string, unknown>[]> {
+  await waitUntil(() => s.outputs.get(key)?.ended === true, `${key} to end`, 15_000);
+  const probe = await ffprobeJson(['-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', `http://127.0.0.1:${s.httpPort}/streams/${key}/master.m3u8`]);
+  return probe.streams!;
 }
 
 describe('every source a broadcaster sends plays out (one server, publishes side by side)', { concurrency: true }, () => {
@@ -109,5 +137,28 @@ describe('every source a broadcaster sends plays out (one server, publishes side
     assert.ok(pts.length >= 90 && pts.length <= 125, `${pts.length} frames for 4 s at 30 fps`);
     const steps = new Set(pts.slice(1).map((p, i) => p - pts[i]!));
     assert.deepEqual([...steps], [3000], 'every frame 1/30 s (3000 ticks of 90 kHz) after the one before');
+  });
+
+  test('an AAC header 1.5 s late (onMetaData announces audio): the start waits for it, and the one run has audio', async () => {
+    const s = await shared;
+    const tags = withLateAacHeader(await synthesizeFlv({ seconds: 5 }), 1500);
+    await publishTags(s, 'late', tags);
+    const streams = await probeEnded(s, 'late');
+    assert.equal(s.outputs.get('late')!.figures().discontinuities, 0, 'one run');
+    const audio = streams.find((x) => x['codec_type'] === 'audio');
+    assert.equal(audio?.['codec_name'], 'aac', JSON.stringify(streams));
+    assert.ok(Number(audio!['nb_read_frames']) > 80, JSON.stringify(streams));
+  });
+
+  test('an AAC header 3.6 s late: video starts alone after the bounded wait, then a new run (a discontinuity) brings the audio in', async () => {
+    const s = await shared;
+    const tags = withLateAacHeader(await synthesizeFlv({ seconds: 8 }), 3600);
+    await publishTags(s, 'later', tags);
+    const streams = await probeEnded(s, 'later');
+    assert.ok(s.outputs.get('later')!.figures().discontinuities >= 1, 'the audio came in a new run');
+    const audio = streams.find((x) => x['codec_type'] === 'audio');
+    assert.equal(audio?.['codec_name'], 'aac', JSON.stringify(streams));
+    assert.ok(Number(audio!['nb_read_frames']) > 40, JSON.stringify(streams));
+    assert.ok(streams.some((x) => x['codec_type'] === 'video' && x['width'] === 320));
   });
 });
