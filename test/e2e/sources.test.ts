@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
@@ -160,5 +163,32 @@ describe('every source a broadcaster sends plays out (one server, publishes side
     assert.equal(audio?.['codec_name'], 'aac', JSON.stringify(streams));
     assert.ok(Number(audio!['nb_read_frames']) > 40, JSON.stringify(streams));
     assert.ok(streams.some((x) => x['codec_type'] === 'video' && x['width'] === 320));
+  });
+
+  test('a new video size mid-stream (640x360 → portrait 240x320): a new run with a re-planned ladder, aspect kept, no upscaled rung', async () => {
+    const s = await shared;
+    const [wide, tall] = await Promise.all([synthesizeFlv({ width: 640, height: 360, seconds: 3 }), synthesizeFlv({ width: 240, height: 320, seconds: 4 })]);
+    const shift = wide.at(-1)!.time + 33;
+    const tags = [...wide, ...tall.map((t) => ({ ...t, time: t.time + shift }))];
+    const publishing = publishTags(s, 'turn', tags);
+    await waitUntil(() => s.registry.get('turn')?.transcode?.rungs[0]?.name === '360p', 'the 360p plan', 15_000);
+    const transcode = s.registry.get('turn')!.transcode!;
+    await waitUntil(() => transcode.rungs[0]?.name !== '360p', 're-planned', 15_000);
+    assert.deepEqual(transcode.rungs.map((r) => [r.name, r.width, r.height]), [['240p', 240, 320]], 'one rung at the source size: 360p would upscale');
+    await publishing;
+    await probeEnded(s, 'turn');
+    const output = s.outputs.get('turn')!;
+    assert.ok(output.figures().discontinuities >= 1);
+    const snap = output.snapshot(Date.now());
+    assert.deepEqual(snap.video.map((r) => [r.name, r.width, r.height]), [['240p', 240, 320]], 'the retired 360p is no longer listed');
+    const last = snap.video[0]!.segments.filter((x) => x.complete).at(-1)!;
+    const dir = mkdtempSync(join(tmpdir(), 'turn-'));
+    const file = join(dir, 'last.mp4');
+    writeFileSync(file, Buffer.concat([output.resource(last.initUri)!, output.resource(last.uri)!]));
+    const probe = await ffprobeJson(['-count_frames', '-show_entries', 'stream=width,height,sample_aspect_ratio,nb_read_frames', '-select_streams', 'v:0', file]);
+    const v = probe.streams![0]!;
+    assert.deepEqual([v['width'], v['height']], [240, 320]);
+    assert.ok(Number(v['nb_read_frames']) > 10);
+    assert.match((await get(s, '/streams/turn/240p.m3u8')).body, /#EXT-X-DISCONTINUITY/);
   });
 });
