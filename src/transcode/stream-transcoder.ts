@@ -58,6 +58,17 @@ function announced(value: string | number | boolean | undefined): boolean {
 }
 
 /**
+ * The size the source is displayed at: an anamorphic source (a VUI sample
+ * aspect ratio other than 1:1, e.g. 720x576 at 64:45) is planned as the
+ * square-pixel picture it stands for (1024x576, 16:9), so its rungs are 16:9
+ * with square pixels (the filter graph's setdar makes them so).
+ */
+export function displaySize(video: Pick<VideoConfig, 'width' | 'height' | 'sar'>): [number, number] {
+  const [w, h] = video.sar ?? [1, 1];
+  return [Math.max(2, Math.round((video.width * w) / h)), video.height];
+}
+
+/**
  * One stream's ffmpeg: planned from the source once its configuration is
  * known (video and audio, video only or audio only: see `#startTracks`), fed
  * FLV through the GOP feed, restarted with backoff when it dies (resuming at
@@ -158,8 +169,8 @@ export class StreamTranscoder {
       this.#video = info.video;
       if (run !== undefined && !run.tracks.video) return 'video appeared';
       const was = run?.video;
-      if (was !== undefined && (was.width !== info.video.width || was.height !== info.video.height)) {
-        return `video size changed from ${was.width}x${was.height} to ${info.video.width}x${info.video.height}`;
+      if (was !== undefined && displaySize(was).join('x') !== displaySize(info.video).join('x')) {
+        return `video size changed from ${displaySize(was).join('x')} to ${displaySize(info.video).join('x')} (display)`;
       }
     }
     if (info.audio !== undefined) {
@@ -212,11 +223,12 @@ export class StreamTranscoder {
     const metadata = this.#metadata ?? {};
     const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
     const kbps = typeof metadata['videodatarate'] === 'number' ? metadata['videodatarate'] : undefined;
+    const [width, height] = video === undefined ? [0, 0] : displaySize(video);
     const rungs =
       tracks.video && video !== undefined
         ? planLadder(
             this.#settings.ladder ?? DEFAULT_LADDER,
-            { width: video.width, height: video.height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
+            { width, height, ...(fps ? { fps } : {}), ...(kbps ? { bitrateKbps: kbps } : {}) },
             this.#settings.maxHeight,
           )
         : [];
