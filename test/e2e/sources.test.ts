@@ -191,4 +191,16 @@ describe('every source a broadcaster sends plays out (one server, publishes side
     assert.ok(Number(v['nb_read_frames']) > 10);
     assert.match((await get(s, '/streams/turn/240p.m3u8')).body, /#EXT-X-DISCONTINUITY/);
   });
+
+  test('an anamorphic source (352x288 at SAR 16:11, shown 16:9): the rung is 16:9 with square pixels', async () => {
+    const s = await shared;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/pal`, { width: 352, height: 288, seconds: 4, extra: ['-vf', 'setsar=16/11'] });
+    await waitUntil(() => s.registry.get('pal')?.video !== undefined, 'the video configuration', 15_000);
+    assert.deepEqual(s.registry.get('pal')!.video!.sar, [16, 11]);
+    const { master } = await publishAndEnd(s, 'pal', pub);
+    assert.match(master, /RESOLUTION=512x288/);
+    const probe = await ffprobeJson(['-show_entries', 'stream=width,height,sample_aspect_ratio,display_aspect_ratio', '-select_streams', 'v:0', `http://127.0.0.1:${s.httpPort}/streams/pal/master.m3u8`]);
+    const v = probe.streams![0]!;
+    assert.deepEqual([v['width'], v['height'], v['sample_aspect_ratio'], v['display_aspect_ratio']], [512, 288, '1:1', '16:9']);
+  });
 });
