@@ -1,6 +1,9 @@
 import { MediaUnsupportedError, ResolutionLimitError } from '../errors.ts';
 import { parseAudioSpecificConfig } from './aac.ts';
+import { parseAv1CodecConfig } from './av1.ts';
 import { parseAvcDecoderConfig } from './avc.ts';
+import type { VideoConfig } from './codec-types.ts';
+import { parseHevcDecoderConfig } from './hevc.ts';
 import { parseLegacyAudioConfig } from './legacy-audio.ts';
 import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
 import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
@@ -8,7 +11,8 @@ import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts
 /**
  * Classifies one publishing stream's audio, video and metadata messages, once,
  * for every consumer: keyframe, configuration, coded frame, the decoded
- * sequence headers and onMetaData. Accepts H.264 video, AAC and the legacy
+ * sequence headers and onMetaData. Accepts H.264, HEVC and AV1 video (the
+ * last two over Enhanced RTMP, transcoded to the H.264 ladder), AAC and the legacy
  * FLV audio formats (MP3, PCM, Nellymoser, G.711, Speex: the first frame of
  * each carries its configuration, which the transcoder turns into AAC); other
  * codecs are refused by name, ERR_MEDIA_UNSUPPORTED and sources up to `maxResolution`
@@ -40,7 +44,7 @@ export class MediaClassifier {
     this.#acceptVideoCodec(tag);
     this.#videoCodec = tag.codec;
     if (tag.packet === 'sequence-start') {
-      const video = parseAvcDecoderConfig(tag.payload);
+      const video = parseVideoConfig(tag.codec, tag.payload);
       this.checkResolution(video.width, video.height, 'sequence header');
       return message(9, timestamp, payload, false, true, false, { codec: tag.codec, video });
     }
@@ -82,11 +86,11 @@ export class MediaClassifier {
     return message(18, timestamp, payload, false, true, false, { codec: undefined, metadata: frozen });
   }
 
-  /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */
+  /** H.264, and HEVC and AV1 (Enhanced RTMP, or HEVC's legacy CodecID 12); VP9 and the rest are refused by name. */
   #acceptVideoCodec(tag: VideoTag): void {
-    if (tag.codec === 'h264') return;
+    if (tag.codec === 'h264' || tag.codec === 'hevc' || tag.codec === 'av1') return;
     const what = tag.enhanced ? `${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}')` : tag.codec;
-    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264`);
+    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264, HEVC or AV1`);
   }
 
   /** Throws ERR_RESOLUTION_LIMIT when the short side or (at 16:9) the long side is above the limit. */
@@ -100,6 +104,13 @@ export class MediaClassifier {
       );
     }
   }
+}
+
+/** The decoder configuration record of a sequence start: avcC, hvcC or av1C. */
+function parseVideoConfig(codec: string, record: Buffer): VideoConfig {
+  if (codec === 'hevc') return parseHevcDecoderConfig(record);
+  if (codec === 'av1') return parseAv1CodecConfig(record);
+  return parseAvcDecoderConfig(record);
 }
 
 /** Every field set, in one order: one object shape for every message. */

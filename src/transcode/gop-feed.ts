@@ -1,4 +1,7 @@
+import { parseVideoTag } from '../media/flv-tag.ts';
 import { encodeFlvTag, flvFileHeader } from '../media/flv-writer.ts';
+import { MKV_AUDIO_TRACK, MKV_VIDEO_TRACK, mkvFrame, mkvHeader, type MkvAudioTrack, type MkvVideoTrack } from '../media/mkv-writer.ts';
+import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
 import type { MediaMessage } from '../media/media-message.ts';
 
 /** What the feed reads of a media message. */
@@ -24,6 +27,16 @@ export const MAX_RUN_CLOCK_MS = 2 ** 31 - 10 * 60_000;
 export interface RunTracks {
   video: boolean;
   audio: boolean;
+}
+
+/**
+ * A run fed Matroska instead of FLV (Enhanced RTMP HEVC / AV1, which no
+ * supported ffmpeg reads as FLV): the configurations of the tracks it carries.
+ * The records themselves come from the sequence headers the feed keeps.
+ */
+export interface MatroskaTracks {
+  video?: VideoConfig;
+  audio?: AudioConfig;
 }
 
 /** Feed settings. */
@@ -54,6 +67,8 @@ export class GopFeed {
   #fresh = true;
   /** The current run's tracks: with no video, every audio frame is a point to start (or resume) at. */
   #tracks: RunTracks = { video: true, audio: true };
+  /** True for a run fed Matroska. */
+  #matroska = false;
   /** Source timestamp of the last message, as it came (32 bits, wrapping). */
   #lastRaw = 0;
   /** The run's own clock for the last message, ms from its first keyframe: unwrapped, jumps removed. */
@@ -79,11 +94,14 @@ export class GopFeed {
    * resumes at the next keyframe, or, in a run without video, the next audio
    * frame. Messages of a track the run does not carry are held back.
    */
-  start(tracks: RunTracks = { video: true, audio: true }): Buffer {
+  start(tracks: RunTracks = { video: true, audio: true }, matroska?: MatroskaTracks): Buffer {
     this.#tracks = tracks;
+    this.#matroska = matroska !== undefined;
     this.#waiting = true;
     this.#fresh = true;
     this.#dropping = false;
+    // Matroska carries the configuration in its track entries; a new one mid-run comes with a re-plan (a new run).
+    if (matroska !== undefined) return mkvHeader(this.#mkvTracks(tracks, matroska));
     const parts = [flvFileHeader(tracks)];
     if (this.#metadata !== undefined) parts.push(encodeFlvTag(18, 0, this.#metadata));
     if (this.#videoConfig !== undefined && tracks.video) parts.push(encodeFlvTag(9, 0, this.#videoConfig));
@@ -97,7 +115,8 @@ export class GopFeed {
     if (message.config) {
       this.#remember(message);
       if (this.#waiting || !carried) return undefined; // start() replays it
-      return encodeFlvTag(message.typeId, this.#rebase(message.timestamp), message.payload);
+      const time = this.#rebase(message.timestamp);
+      return this.#matroska ? undefined : encodeFlvTag(message.typeId, time, message.payload);
     }
     if (!carried) return undefined;
     // Where a run may start or resume: a keyframe, or any audio frame in a run without video.
@@ -130,7 +149,34 @@ export class GopFeed {
       if (this.#dropping && message.typeId === 9) this.stats.droppedFrames++;
       return undefined;
     }
-    return encodeFlvTag(message.typeId, time, message.payload);
+    return this.#matroska ? this.#mkvFrame(message, time) : encodeFlvTag(message.typeId, time, message.payload);
+  }
+
+  /** The Matroska track entries of a run: the decoder configuration records from the stored sequence headers. */
+  #mkvTracks(tracks: RunTracks, configs: MatroskaTracks): { video?: MkvVideoTrack; audio?: MkvAudioTrack } {
+    const out: { video?: MkvVideoTrack; audio?: MkvAudioTrack } = {};
+    const { video, audio } = configs;
+    if (tracks.video && video !== undefined && this.#videoConfig !== undefined) {
+      out.video = { codec: video.codec, record: Buffer.from(parseVideoTag(this.#videoConfig).payload), width: video.width, height: video.height };
+    }
+    if (tracks.audio && audio !== undefined) {
+      const aac = this.#audioConfig !== undefined && audio.codec === 'aac';
+      out.audio = { codec: audio.codec, sampleRate: audio.sampleRate, channels: audio.channels, ...(aac ? { config: this.#audioConfig!.subarray(2) } : {}) };
+    }
+    return out;
+  }
+
+  /** A message as a Matroska frame: the coded frame without its FLV header (and the composition time it states). */
+  #mkvFrame(message: FeedMessage, time: number): Buffer | undefined {
+    if (message.typeId === 9) {
+      const tag = parseVideoTag(message.payload);
+      if (tag.packet !== 'coded-frames' || tag.payload.length === 0) return undefined;
+      return mkvFrame(MKV_VIDEO_TRACK, time, tag.compositionTimeMs, message.keyframe, tag.payload);
+    }
+    if (message.typeId !== 8) return undefined;
+    const aac = message.payload[0]! >> 4 === 10;
+    if (aac && message.payload[1] !== 1) return undefined;
+    return mkvFrame(MKV_AUDIO_TRACK, time, 0, true, message.payload.subarray(aac ? 2 : 1));
   }
 
   #remember(message: FeedMessage): void {

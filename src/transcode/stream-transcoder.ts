@@ -6,7 +6,8 @@ import type { StreamPackager, TrackSpec } from '../package/stream-packager.ts';
 import { TrackInput } from '../package/track-input.ts';
 import { buildCmafPipeArgs, type EncoderKind } from './ffmpeg-args.ts';
 import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
-import { GopFeed, type RunTracks } from './gop-feed.ts';
+import { mkvCarriesAudio } from '../media/mkv-writer.ts';
+import { GopFeed, type MatroskaTracks, type RunTracks } from './gop-feed.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
@@ -149,8 +150,11 @@ export class StreamTranscoder {
   #firstMediaAt: number | undefined;
   #sawVideo = false;
   #sawAudio = false;
-  /** What the current plan carries, and the video configuration it was planned for; undefined until the first plan. */
-  #run: { tracks: RunTracks; video: VideoConfig | undefined } | undefined;
+  /**
+   * What the current plan carries, the video configuration it was planned
+   * for, and, for HEVC and AV1, the tracks fed as Matroska; undefined until the first plan.
+   */
+  #run: { tracks: RunTracks; video: VideoConfig | undefined; matroska: MatroskaTracks | undefined } | undefined;
 
   /**
    * Keeps what a message says about the source. Returns why the current plan
@@ -169,6 +173,12 @@ export class StreamTranscoder {
       this.#video = info.video;
       if (run !== undefined && !run.tracks.video) return 'video appeared';
       const was = run?.video;
+      // Another codec needs another input; Matroska states the decoder configuration once, in its
+      // header, so another one needs a new run too (the same one again, as some encoders send before
+      // every keyframe, does not).
+      if (was !== undefined && (was.codec !== info.video.codec || (run!.matroska !== undefined && was.codecString !== info.video.codecString))) {
+        return `video configuration changed from ${was.codecString} to ${info.video.codecString}`;
+      }
       if (was !== undefined && displaySize(was).join('x') !== displaySize(info.video).join('x')) {
         return `video size changed from ${displaySize(was).join('x')} to ${displaySize(info.video).join('x')} (display)`;
       }
@@ -218,7 +228,8 @@ export class StreamTranscoder {
     return undefined;
   }
 
-  #plan(tracks: RunTracks): void {
+  #plan(wanted: RunTracks): void {
+    let tracks = wanted;
     const video = this.#video;
     const metadata = this.#metadata ?? {};
     const fps = typeof metadata['framerate'] === 'number' ? metadata['framerate'] : undefined;
@@ -232,7 +243,18 @@ export class StreamTranscoder {
             this.#settings.maxHeight,
           )
         : [];
-    this.#run = { tracks, video: tracks.video ? video : undefined };
+    // No supported ffmpeg reads HEVC or AV1 in FLV: those sources are fed as Matroska, which carries AAC and MP3 audio.
+    const matroska = tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1');
+    const audio = this.#audio;
+    if (matroska && tracks.audio && audio !== undefined && !mkvCarriesAudio(audio.codec)) {
+      this.#log.warn({ audio: audio.codec, video: video?.codec }, 'this audio codec cannot be fed with HEVC or AV1 video (AAC and MP3 can): transcoding without audio');
+      tracks = { ...tracks, audio: false };
+    }
+    this.#run = {
+      tracks,
+      video: tracks.video ? video : undefined,
+      matroska: matroska ? { ...(video === undefined ? {} : { video }), ...(tracks.audio && audio !== undefined ? { audio } : {}) } : undefined,
+    };
     this.state.rungs = rungs;
     this.#tracks = [
       ...rungs.map((r): TrackSpec => ({ name: r.name, kind: 'video', bandwidth: r.bitrateKbps * 1000, frameRate: r.fps })),
@@ -272,6 +294,7 @@ export class StreamTranscoder {
       audio: this.#run?.tracks.audio ?? false,
       audioKbps: this.#settings.audioKbps,
       progressUrl: 'pipe:3',
+      ...(this.#run?.matroska === undefined ? {} : { inputFormat: 'matroska' as const }),
       firstFd: OUTPUT_FD,
     });
   }
@@ -308,7 +331,7 @@ export class StreamTranscoder {
     });
     process.on('exit', (exit) => this.#onExit(process, exit));
     process.start();
-    process.write(this.#feed.start(this.#run!.tracks));
+    process.write(this.#feed.start(this.#run!.tracks, this.#run!.matroska));
     this.#log.info({ pid: process.pid, run }, 'ffmpeg started');
   }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
+import { enhancedRtmpSource } from '../support/enhanced-source.ts';
 import { sendPaced, synthesizeFlv, type FlvTag } from '../support/flv.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { serverPool, type TestServer as Server } from '../support/server.ts';
@@ -81,7 +82,7 @@ async function probeEnded(s: Server, key: string): Promise<Record<string, unknow
   return probe.streams!;
 }
 
-describe('every source a broadcaster sends plays out (one server, publishes side by side)', { concurrency: true }, () => {
+describe('every source a broadcaster sends plays out (one server, three publishes at a time)', { concurrency: 3 }, () => {
   const server = serverPool({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast', RTMP_RECONNECT_GRACE_SECONDS: '1' });
   const shared = server();
 
@@ -203,4 +204,27 @@ describe('every source a broadcaster sends plays out (one server, publishes side
     const v = probe.streams![0]!;
     assert.deepEqual([v['width'], v['height'], v['sample_aspect_ratio'], v['display_aspect_ratio']], [512, 288, '1:1', '16:9']);
   });
+
+  for (const codec of ['hevc', 'av1'] as const) {
+    test(`Enhanced RTMP ${codec === 'hevc' ? "HEVC ('hvc1')" : "AV1 ('av01')"} + AAC in, from our own client: fed to ffmpeg as Matroska, out as the H.264 ladder with AAC`, async () => {
+      const s = await shared;
+      const key = `enhanced-${codec}`;
+      const tags = await enhancedRtmpSource(codec, { seconds: 4 });
+      const publishing = publishTags(s, key, tags);
+      await waitUntil(() => s.registry.get(key)?.video !== undefined, 'the video configuration', 15_000);
+      const entry = s.registry.get(key)!;
+      assert.equal(entry.video!.codec, codec);
+      assert.match(entry.video!.codecString, codec === 'hevc' ? /^hvc1\./ : /^av01\./);
+      await waitUntil(() => entry.transcode?.status === 'encoding', 'encoding', 15_000);
+      assert.deepEqual(entry.transcode!.rungs.map((r) => [r.name, r.codec]), [['240p', 'h264']]);
+      await publishing;
+      const streams = await probeEnded(s, key);
+      const video = streams.find((x) => x['codec_type'] === 'video');
+      assert.deepEqual([video?.['codec_name'], video?.['width'], video?.['height']], ['h264', 320, 240], JSON.stringify(streams));
+      assert.ok(Number(video!['nb_read_frames']) >= 90, `${String(video!['nb_read_frames'])} frames of 4 s at 30 fps`);
+      const audio = streams.find((x) => x['codec_type'] === 'audio');
+      assert.equal(audio?.['codec_name'], 'aac');
+      assert.ok(Number(audio!['nb_read_frames']) > 120, JSON.stringify(streams));
+    });
+  }
 });
