@@ -170,38 +170,29 @@ export function mkvHeader(tracks: { video?: MkvVideoTrack; audio?: MkvAudioTrack
   const entries: Buffer[] = [];
   const { video, audio } = tracks;
   if (video !== undefined) {
-    const codecId = VIDEO_CODEC_IDS[video.codec];
-    if (codecId === undefined) throw new MediaUnsupportedError(`video codec ${video.codec} cannot be written to Matroska`);
-    entries.push(
-      element(
-        ID.TrackEntry,
-        uint(ID.TrackNumber, MKV_VIDEO_TRACK),
-        uint(ID.TrackUID, MKV_VIDEO_TRACK),
-        uint(ID.TrackType, 1),
-        uint(ID.FlagLacing, 0),
-        str(ID.CodecID, codecId),
-        element(ID.CodecPrivate, video.record),
-        element(ID.Video, uint(ID.PixelWidth, video.width), uint(ID.PixelHeight, video.height)),
-      ),
-    );
+    const settings = element(ID.Video, uint(ID.PixelWidth, video.width), uint(ID.PixelHeight, video.height));
+    entries.push(trackEntry(MKV_VIDEO_TRACK, 1, VIDEO_CODEC_IDS[video.codec], `video codec ${video.codec}`, video.record, settings));
   }
   if (audio !== undefined) {
-    const codecId = AUDIO_CODEC_IDS[audio.codec];
-    if (codecId === undefined) throw new MediaUnsupportedError(`audio codec ${audio.codec} cannot be written to Matroska`);
-    entries.push(
-      element(
-        ID.TrackEntry,
-        uint(ID.TrackNumber, MKV_AUDIO_TRACK),
-        uint(ID.TrackUID, MKV_AUDIO_TRACK),
-        uint(ID.TrackType, 2),
-        uint(ID.FlagLacing, 0),
-        str(ID.CodecID, codecId),
-        ...(audio.config === undefined ? [] : [element(ID.CodecPrivate, audio.config)]),
-        element(ID.Audio, float(ID.SamplingFrequency, audio.sampleRate), uint(ID.Channels, audio.channels)),
-      ),
-    );
+    const settings = element(ID.Audio, float(ID.SamplingFrequency, audio.sampleRate), uint(ID.Channels, audio.channels));
+    entries.push(trackEntry(MKV_AUDIO_TRACK, 2, AUDIO_CODEC_IDS[audio.codec], `audio codec ${audio.codec}`, audio.config, settings));
   }
   return Buffer.concat([ebml, idBytes(ID.Segment), UNKNOWN_SIZE, info, element(ID.Tracks, ...entries)]);
+}
+
+/** A TrackEntry (RFC 9559 5.1.4.1): number and UID alike, no lacing, the codec, its CodecPrivate, the Video or Audio settings. */
+function trackEntry(number: number, type: 1 | 2, codecId: string | undefined, what: string, codecPrivate: Buffer | undefined, settings: Buffer): Buffer {
+  if (codecId === undefined) throw new MediaUnsupportedError(`${what} cannot be written to Matroska`);
+  return element(
+    ID.TrackEntry,
+    uint(ID.TrackNumber, number),
+    uint(ID.TrackUID, number),
+    uint(ID.TrackType, type),
+    uint(ID.FlagLacing, 0),
+    str(ID.CodecID, codecId),
+    ...(codecPrivate === undefined ? [] : [element(ID.CodecPrivate, codecPrivate)]),
+    settings,
+  );
 }
 
 /**

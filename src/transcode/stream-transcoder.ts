@@ -205,27 +205,23 @@ export class StreamTranscoder {
     const meta = this.#metadata;
     const waited = ((message.timestamp - this.#firstMediaAt!) | 0) >= TRACK_WAIT_MS;
     if (message.typeId === 9 && message.keyframe && video) {
-      const audioExpected = meta === undefined || announced(meta['audiocodecid']) || this.#sawAudio;
       if (audio) return { video: true, audio: true };
-      if (!audioExpected) return { video: true, audio: false };
-      if (!waited) return undefined;
-      this.#log.warn(
-        { waitedMs: TRACK_WAIT_MS, audiocodecid: meta?.['audiocodecid'] },
-        'no audio configuration arrived in time: starting without audio (audio that comes later starts a new run)',
-      );
-      return { video: true, audio: false };
+      return this.#startWithout('audio', meta === undefined || announced(meta['audiocodecid']) || this.#sawAudio, waited);
     }
-    if (message.typeId === 8 && audio && !video) {
-      const videoExpected = meta === undefined || announced(meta['videocodecid']) || this.#sawVideo;
-      if (!videoExpected) return { video: false, audio: true };
-      if (!waited) return undefined;
-      this.#log.warn(
-        { waitedMs: TRACK_WAIT_MS, videocodecid: meta?.['videocodecid'] },
-        'no video configuration arrived in time: starting audio only (video that comes later starts a new run)',
-      );
-      return { video: false, audio: true };
-    }
+    if (message.typeId === 8 && audio && !video) return this.#startWithout('video', meta === undefined || announced(meta['videocodecid']) || this.#sawVideo, waited);
     return undefined;
+  }
+
+  /** Starts without `missing` when it is not expected, or (saying so) once the wait is over; else waits. */
+  #startWithout(missing: 'audio' | 'video', expected: boolean, waited: boolean): RunTracks | undefined {
+    if (expected && !waited) return undefined;
+    if (expected) {
+      this.#log.warn(
+        { waitedMs: TRACK_WAIT_MS, [`${missing}codecid`]: this.#metadata?.[`${missing}codecid`] },
+        `no ${missing} configuration arrived in time: starting without ${missing} (${missing} that comes later starts a new run)`,
+      );
+    }
+    return { video: missing !== 'video', audio: missing !== 'audio' };
   }
 
   #plan(wanted: RunTracks): void {
