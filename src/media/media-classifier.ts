@@ -25,6 +25,8 @@ export class MediaClassifier {
   readonly #maxResolution: number;
   #videoCodec: string | undefined;
   #audioCodec: string | undefined;
+  /** The SoundFormat of a configured legacy (non-AAC) audio stream; -1 for none. */
+  #legacyFormat = -1;
 
   /** `maxResolution`: the largest source, as lines of the short side (1080 for "1080p"). */
   constructor(maxResolution: number) {
@@ -58,12 +60,15 @@ export class MediaClassifier {
     if (payload[0]! >> 4 === 10 && payload.length >= 2 && payload[1] === 1 && this.#audioCodec === 'aac') {
       return message(8, timestamp, payload, false, false, true, undefined);
     }
+    // Fast path: frames of the legacy format already configured (MP3 and the like carry no packet type).
+    if (payload[0]! >> 4 === this.#legacyFormat) return message(8, timestamp, payload, false, false, true, undefined);
     const tag = parseAudioTag(payload);
     if (tag.enhanced) {
       throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
     }
     const changed = this.#audioCodec !== tag.codec;
     this.#audioCodec = tag.codec;
+    this.#legacyFormat = tag.codec === 'aac' ? -1 : payload[0]! >> 4;
     if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
       return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio: parseAudioSpecificConfig(tag.payload) });
     }
