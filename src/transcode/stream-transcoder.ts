@@ -150,6 +150,8 @@ export class StreamTranscoder {
   #firstMediaAt: number | undefined;
   #sawVideo = false;
   #sawAudio = false;
+  /** The video sequence start came with an Enhanced RTMP header (ffmpeg reads those only from Matroska, H.264 'avc1' too). */
+  #enhancedVideo = false;
   /**
    * What the current plan carries, the video configuration it was planned
    * for, and, for HEVC and AV1, the tracks fed as Matroska; undefined until the first plan.
@@ -171,6 +173,7 @@ export class StreamTranscoder {
     const run = this.#run;
     if (info.video !== undefined) {
       this.#video = info.video;
+      this.#enhancedVideo = (message.payload[0]! & 0x80) !== 0;
       if (run !== undefined && !run.tracks.video) return 'video appeared';
       const was = run?.video;
       // Another codec needs another input; Matroska states the decoder configuration once, in its
@@ -239,8 +242,8 @@ export class StreamTranscoder {
             this.#settings.maxHeight,
           )
         : [];
-    // No supported ffmpeg reads HEVC or AV1 in FLV: those sources are fed as Matroska, which carries AAC and MP3 audio.
-    const matroska = tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1');
+    // No supported ffmpeg reads HEVC, AV1 or any Enhanced RTMP tag in FLV: those sources are fed as Matroska, which carries AAC and MP3 audio.
+    const matroska = tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1' || this.#enhancedVideo);
     const audio = this.#audio;
     if (matroska && tracks.audio && audio !== undefined && !mkvCarriesAudio(audio.codec)) {
       this.#log.warn({ audio: audio.codec, video: video?.codec }, 'this audio codec cannot be fed with HEVC or AV1 video (AAC and MP3 can): transcoding without audio');

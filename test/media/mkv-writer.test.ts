@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { installedFfmpegStatic } from '../../src/ffmpeg/locate.ts';
 import { parseAudioSpecificConfig } from '../../src/media/aac.ts';
 import { parseAv1CodecConfig } from '../../src/media/av1.ts';
+import { parseAvcDecoderConfig } from '../../src/media/avc.ts';
 import { parseVideoTag } from '../../src/media/flv-tag.ts';
 import { parseHevcDecoderConfig } from '../../src/media/hevc.ts';
 import { ebmlSize, mkvFrame, mkvHeader, MKV_AUDIO_TRACK, MKV_VIDEO_TRACK } from '../../src/media/mkv-writer.ts';
@@ -53,11 +54,11 @@ describe('the Matroska writer', () => {
     return [lines.filter((l) => l.startsWith('0,')).length, lines.filter((l) => l.startsWith('1,')).length];
   }
 
-  for (const codec of ['hevc', 'av1'] as const) {
+  for (const codec of ['hevc', 'av1', 'h264'] as const) {
     it(`${codec} + AAC from an Enhanced RTMP source: ffmpeg-static 4.2.1 and Debian's 5.1 both decode every frame on stdin`, async () => {
       const tags = await enhancedRtmpSource(codec, { seconds: 1 });
       const sequence = parseVideoTag(tags[1]!.body);
-      const video = codec === 'hevc' ? parseHevcDecoderConfig(sequence.payload) : parseAv1CodecConfig(sequence.payload);
+      const video = { hevc: parseHevcDecoderConfig, av1: parseAv1CodecConfig, h264: parseAvcDecoderConfig }[codec](sequence.payload);
       const asc = tags[2]!.body.subarray(2);
       const audio = parseAudioSpecificConfig(asc);
       const parts = [

@@ -64,18 +64,20 @@ const fourCcNumber = (fourCc: string) => Buffer.from(fourCc, 'latin1').readUInt3
 
 /**
  * What an Enhanced RTMP publisher (OBS 30+, FFmpeg 6.1+) sends for `seconds`
- * of synthetic HEVC (libx265) or AV1 (SVT-AV1) with AAC: onMetaData naming
- * the FourCC, the ExVideoTagHeader sequence start with the hvcC / av1C, coded
- * frames (CodedFrames with the SI24 composition time for 'hvc1'; CodedFramesX
- * for 'av01'), and legacy AAC tags, interleaved by time. 1 s GOPs at 30 fps.
+ * of synthetic HEVC (libx265), AV1 (SVT-AV1) or H.264 (libx264, as 'avc1')
+ * with AAC: onMetaData naming the FourCC, the ExVideoTagHeader sequence start
+ * with the hvcC / av1C / avcC, coded frames (CodedFrames with the SI24
+ * composition time for 'hvc1' and 'avc1'; CodedFramesX for 'av01'), and legacy
+ * AAC tags, interleaved by time. 1 s GOPs at 30 fps.
  */
-export async function enhancedRtmpSource(codec: 'hevc' | 'av1', o: { width?: number; height?: number; seconds: number }): Promise<FlvTag[]> {
+export async function enhancedRtmpSource(codec: 'hevc' | 'av1' | 'h264', o: { width?: number; height?: number; seconds: number }): Promise<FlvTag[]> {
   const { width = 320, height = 240, seconds } = o;
-  const fourCc = codec === 'hevc' ? 'hvc1' : 'av01';
-  const encoder =
-    codec === 'hevc'
-      ? ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none:keyint=30:min-keyint=30:scenecut=0', '-tag:v', 'hvc1']
-      : ['-c:v', 'libsvtav1', '-preset', '12', '-g', '30'];
+  const fourCc = { hevc: 'hvc1', av1: 'av01', h264: 'avc1' }[codec];
+  const encoder = {
+    hevc: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none:keyint=30:min-keyint=30:scenecut=0', '-tag:v', 'hvc1'],
+    av1: ['-c:v', 'libsvtav1', '-preset', '12', '-g', '30'],
+    h264: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30'],
+  }[codec];
   const [video, audio] = await Promise.all([
     encodeTrack(['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30`, '-t', String(seconds), '-pix_fmt', 'yuv420p', ...encoder]),
     encodeTrack(['-f', 'lavfi', '-i', 'sine=sample_rate=48000', '-t', String(seconds), '-c:a', 'aac', '-b:a', '64k']),
@@ -92,7 +94,7 @@ export async function enhancedRtmpSource(codec: 'hevc' | 'av1', o: { width?: num
   for (const s of video.samples) {
     const frameType = s.sync ? 1 : 2;
     const header =
-      codec === 'hevc'
+      codec !== 'av1'
         ? Buffer.concat([Buffer.from([0x80 | (frameType << 4) | 1]), Buffer.from(fourCc, 'latin1'), Buffer.from([(s.cts >> 16) & 0xff, (s.cts >> 8) & 0xff, s.cts & 0xff])])
         : Buffer.concat([Buffer.from([0x80 | (frameType << 4) | 3]), Buffer.from(fourCc, 'latin1')]);
     media.push({ type: 9, time: s.dts, body: Buffer.concat([header, s.data]) });
