@@ -5,17 +5,19 @@ import { parseAvcDecoderConfig } from './avc.ts';
 import type { VideoConfig } from './codec-types.ts';
 import { parseHevcDecoderConfig } from './hevc.ts';
 import { parseLegacyAudioConfig } from './legacy-audio.ts';
-import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
+import { parseOpusHead } from './opus.ts';
+import { parseAudioTag, parseVideoTag, type AudioTag, type VideoTag } from './flv-tag.ts';
 import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
 
 /**
  * Classifies one publishing stream's audio, video and metadata messages, once,
  * for every consumer: keyframe, configuration, coded frame, the decoded
  * sequence headers and onMetaData. Accepts H.264, HEVC and AV1 video (the
- * last two over Enhanced RTMP, transcoded to the H.264 ladder), AAC and the legacy
- * FLV audio formats (MP3, PCM, Nellymoser, G.711, Speex: the first frame of
- * each carries its configuration, which the transcoder turns into AAC); other
- * codecs are refused by name, ERR_MEDIA_UNSUPPORTED and sources up to `maxResolution`
+ * last two over Enhanced RTMP; all transcoded to the H.264 ladder); AAC, MP3
+ * and the other legacy FLV audio formats (PCM, Nellymoser, G.711, Speex: the
+ * first frame of each carries its configuration) and AAC and Opus over
+ * Enhanced RTMP v2, all encoded to AAC by the transcoder. Other codecs are
+ * refused by name (ERR_MEDIA_UNSUPPORTED), and sources above `maxResolution`
  * (ERR_RESOLUTION_LIMIT). Pure: no socket, no clock.
  *
  * Hot path: once a stream is known as H.264/AAC, coded frames are recognised
@@ -63,9 +65,7 @@ export class MediaClassifier {
     // Fast path: frames of the legacy format already configured (MP3 and the like carry no packet type).
     if (payload[0]! >> 4 === this.#legacyFormat) return message(8, timestamp, payload, false, false, true, undefined);
     const tag = parseAudioTag(payload);
-    if (tag.enhanced) {
-      throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
-    }
+    if (tag.enhanced) return this.#enhancedAudio(timestamp, payload, tag);
     const changed = this.#audioCodec !== tag.codec;
     this.#audioCodec = tag.codec;
     this.#legacyFormat = tag.codec === 'aac' ? -1 : payload[0]! >> 4;
@@ -77,6 +77,20 @@ export class MediaClassifier {
       return message(8, timestamp, payload, false, false, true, { codec: tag.codec, audio: parseLegacyAudioConfig(tag.codec, payload) });
     }
     return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', { codec: tag.codec });
+  }
+
+  /** Enhanced RTMP v2 audio: AAC ('mp4a') and Opus, whose SequenceStart carries the AudioSpecificConfig / OpusHead. */
+  #enhancedAudio(timestamp: number, payload: Buffer, tag: AudioTag): MediaMessage {
+    if (tag.codec !== 'aac' && tag.codec !== 'opus') {
+      throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}') is not supported; publish AAC, MP3 or Opus`);
+    }
+    this.#audioCodec = tag.codec;
+    this.#legacyFormat = -1;
+    if (tag.packet === 'sequence-header') {
+      const audio = tag.codec === 'aac' ? parseAudioSpecificConfig(tag.payload) : parseOpusHead(tag.payload);
+      return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio });
+    }
+    return message(8, timestamp, payload, false, false, tag.packet === 'raw', { codec: tag.codec });
   }
 
   /** onMetaData (its first value, an object): numbers, strings and booleans are kept. */

@@ -28,10 +28,10 @@ export interface MkvVideoTrack {
   height: number;
 }
 
-/** A Matroska audio track: AAC with its AudioSpecificConfig, or MP3 (no CodecPrivate). */
+/** A Matroska audio track: AAC with its AudioSpecificConfig, Opus with its OpusHead, or MP3 (no CodecPrivate). */
 export interface MkvAudioTrack {
   codec: AudioCodecName;
-  /** AudioSpecificConfig for AAC. */
+  /** AudioSpecificConfig for AAC, the OpusHead for Opus. */
   config?: Buffer;
   sampleRate: number;
   channels: number;
@@ -45,6 +45,7 @@ const VIDEO_CODEC_IDS: Partial<Record<VideoCodecName, string>> = {
 const AUDIO_CODEC_IDS: Partial<Record<AudioCodecName, string>> = {
   aac: 'A_AAC',
   mp3: 'A_MPEG/L3',
+  opus: 'A_OPUS',
 };
 
 /** True when the writer can carry this video codec. */

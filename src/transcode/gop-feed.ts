@@ -1,4 +1,4 @@
-import { parseVideoTag } from '../media/flv-tag.ts';
+import { parseAudioTag, parseVideoTag } from '../media/flv-tag.ts';
 import { encodeFlvTag, flvFileHeader } from '../media/flv-writer.ts';
 import { MKV_AUDIO_TRACK, MKV_VIDEO_TRACK, mkvFrame, mkvHeader, type MkvAudioTrack, type MkvVideoTrack } from '../media/mkv-writer.ts';
 import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
@@ -160,8 +160,9 @@ export class GopFeed {
       out.video = { codec: video.codec, record: Buffer.from(parseVideoTag(this.#videoConfig).payload), width: video.width, height: video.height };
     }
     if (tracks.audio && audio !== undefined) {
-      const aac = this.#audioConfig !== undefined && audio.codec === 'aac';
-      out.audio = { codec: audio.codec, sampleRate: audio.sampleRate, channels: audio.channels, ...(aac ? { config: this.#audioConfig!.subarray(2) } : {}) };
+      // The AudioSpecificConfig or OpusHead of the stored sequence header (legacy AAC or Enhanced RTMP); MP3 has none.
+      const config = this.#audioConfig === undefined ? undefined : Buffer.from(parseAudioTag(this.#audioConfig).payload);
+      out.audio = { codec: audio.codec, sampleRate: audio.sampleRate, channels: audio.channels, ...(config === undefined ? {} : { config }) };
     }
     return out;
   }
@@ -174,9 +175,9 @@ export class GopFeed {
       return mkvFrame(MKV_VIDEO_TRACK, time, tag.compositionTimeMs, message.keyframe, tag.payload);
     }
     if (message.typeId !== 8) return undefined;
-    const aac = message.payload[0]! >> 4 === 10;
-    if (aac && message.payload[1] !== 1) return undefined;
-    return mkvFrame(MKV_AUDIO_TRACK, time, 0, true, message.payload.subarray(aac ? 2 : 1));
+    const tag = parseAudioTag(message.payload);
+    if (tag.packet !== 'raw') return undefined;
+    return mkvFrame(MKV_AUDIO_TRACK, time, 0, true, tag.payload);
   }
 
   #remember(message: FeedMessage): void {

@@ -152,6 +152,8 @@ export class StreamTranscoder {
   #sawAudio = false;
   /** The video sequence start came with an Enhanced RTMP header (ffmpeg reads those only from Matroska, H.264 'avc1' too). */
   #enhancedVideo = false;
+  /** The same for audio (Enhanced RTMP v2: 'mp4a', 'Opus'). */
+  #enhancedAudio = false;
   /**
    * What the current plan carries, the video configuration it was planned
    * for, and, for HEVC and AV1, the tracks fed as Matroska; undefined until the first plan.
@@ -188,6 +190,7 @@ export class StreamTranscoder {
     }
     if (info.audio !== undefined) {
       this.#audio = info.audio;
+      this.#enhancedAudio = message.payload[0]! >> 4 === 9;
       if (run !== undefined && !run.tracks.audio) return 'audio appeared';
     }
     return undefined;
@@ -242,17 +245,17 @@ export class StreamTranscoder {
             this.#settings.maxHeight,
           )
         : [];
-    // No supported ffmpeg reads HEVC, AV1 or any Enhanced RTMP tag in FLV: those sources are fed as Matroska, which carries AAC and MP3 audio.
-    const matroska = tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1' || this.#enhancedVideo);
+    // No supported ffmpeg reads HEVC, AV1 or any Enhanced RTMP tag in FLV: those sources are fed as Matroska, which carries AAC, MP3 and Opus audio.
+    const matroska = (tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1' || this.#enhancedVideo)) || (tracks.audio && this.#enhancedAudio);
     const audio = this.#audio;
     if (matroska && tracks.audio && audio !== undefined && !mkvCarriesAudio(audio.codec)) {
-      this.#log.warn({ audio: audio.codec, video: video?.codec }, 'this audio codec cannot be fed with HEVC or AV1 video (AAC and MP3 can): transcoding without audio');
+      this.#log.warn({ audio: audio.codec, video: video?.codec }, 'this audio codec cannot be fed with HEVC, AV1 or Enhanced RTMP media (AAC, MP3 and Opus can): transcoding without audio');
       tracks = { ...tracks, audio: false };
     }
     this.#run = {
       tracks,
       video: tracks.video ? video : undefined,
-      matroska: matroska ? { ...(video === undefined ? {} : { video }), ...(tracks.audio && audio !== undefined ? { audio } : {}) } : undefined,
+      matroska: matroska ? { ...(tracks.video && video !== undefined ? { video } : {}), ...(tracks.audio && audio !== undefined ? { audio } : {}) } : undefined,
     };
     this.state.rungs = rungs;
     this.#tracks = [

@@ -205,15 +205,18 @@ describe('every source a broadcaster sends plays out (one server, three publishe
     assert.deepEqual([v['width'], v['height'], v['sample_aspect_ratio'], v['display_aspect_ratio']], [512, 288, '1:1', '16:9']);
   });
 
-  for (const codec of ['hevc', 'av1'] as const) {
-    test(`Enhanced RTMP ${codec === 'hevc' ? "HEVC ('hvc1')" : "AV1 ('av01')"} + AAC in, from our own client: fed to ffmpeg as Matroska, out as the H.264 ladder with AAC`, async () => {
+  const enhanced = [['hevc', 'aac', "HEVC ('hvc1') + AAC"], ['av1', 'opus', "AV1 ('av01') + Opus ('Opus')"]] as const;
+  for (const [codec, audioCodec, what] of enhanced) {
+    test(`Enhanced RTMP ${what} in, from our own client: fed to ffmpeg as Matroska, out as the H.264 ladder with AAC`, async () => {
       const s = await shared;
       const key = `enhanced-${codec}`;
-      const tags = await enhancedRtmpSource(codec, { seconds: 3 });
+      const tags = await enhancedRtmpSource(codec, { seconds: 3, audio: audioCodec });
       const publishing = publishTags(s, key, tags);
       await waitUntil(() => s.registry.get(key)?.video !== undefined, 'the video configuration', 15_000);
       const entry = s.registry.get(key)!;
       assert.equal(entry.video!.codec, codec);
+      await waitUntil(() => entry.audio !== undefined, 'the audio configuration', 15_000);
+      assert.equal(entry.audio!.codec, audioCodec);
       assert.match(entry.video!.codecString, codec === 'hevc' ? /^hvc1\./ : /^av01\./);
       await waitUntil(() => entry.transcode?.status === 'encoding', 'encoding', 15_000);
       assert.deepEqual(entry.transcode!.rungs.map((r) => [r.name, r.codec]), [['240p', 'h264']]);

@@ -5,7 +5,8 @@ import { installedFfmpegStatic } from '../../src/ffmpeg/locate.ts';
 import { parseAudioSpecificConfig } from '../../src/media/aac.ts';
 import { parseAv1CodecConfig } from '../../src/media/av1.ts';
 import { parseAvcDecoderConfig } from '../../src/media/avc.ts';
-import { parseVideoTag } from '../../src/media/flv-tag.ts';
+import { parseAudioTag, parseVideoTag } from '../../src/media/flv-tag.ts';
+import { parseOpusHead } from '../../src/media/opus.ts';
 import { parseHevcDecoderConfig } from '../../src/media/hevc.ts';
 import { ebmlSize, mkvFrame, mkvHeader, MKV_AUDIO_TRACK, MKV_VIDEO_TRACK } from '../../src/media/mkv-writer.ts';
 import { closedWithin } from '../support/process.ts';
@@ -36,7 +37,7 @@ describe('the Matroska writer', () => {
   it('refuses what it cannot carry', () => {
     assert.throws(() => mkvHeader({}), { code: 'ERR_MEDIA_INVALID' });
     assert.throws(() => mkvHeader({ video: { codec: 'vp6', record: Buffer.alloc(1), width: 2, height: 2 } }), { code: 'ERR_MEDIA_UNSUPPORTED' });
-    assert.throws(() => mkvHeader({ audio: { codec: 'opus', sampleRate: 48000, channels: 2 } }), { code: 'ERR_MEDIA_UNSUPPORTED' });
+    assert.throws(() => mkvHeader({ audio: { codec: 'flac', sampleRate: 48000, channels: 2 } }), { code: 'ERR_MEDIA_UNSUPPORTED' });
   });
 
   /** Decodes Matroska on stdin with `ffmpeg`; returns [video frames, audio frames] it decoded. */
@@ -54,17 +55,18 @@ describe('the Matroska writer', () => {
     return [lines.filter((l) => l.startsWith('0,')).length, lines.filter((l) => l.startsWith('1,')).length];
   }
 
-  for (const codec of ['hevc', 'av1', 'h264'] as const) {
-    it(`${codec} + AAC from an Enhanced RTMP source: ffmpeg-static 4.2.1 and Debian's 5.1 both decode every frame on stdin`, async () => {
-      const tags = await enhancedRtmpSource(codec, { seconds: 1 });
+  const cases = [['hevc', 'aac'], ['av1', 'opus'], ['h264', 'aac']] as const;
+  for (const [codec, audioCodec] of cases) {
+    it(`${codec} + ${audioCodec} from an Enhanced RTMP source: ffmpeg-static 4.2.1 and Debian's 5.1 both decode every frame on stdin`, async () => {
+      const tags = await enhancedRtmpSource(codec, { seconds: 1, audio: audioCodec });
       const sequence = parseVideoTag(tags[1]!.body);
       const video = { hevc: parseHevcDecoderConfig, av1: parseAv1CodecConfig, h264: parseAvcDecoderConfig }[codec](sequence.payload);
-      const asc = tags[2]!.body.subarray(2);
-      const audio = parseAudioSpecificConfig(asc);
+      const audioConfig = parseAudioTag(tags[2]!.body).payload;
+      const audio = audioCodec === 'aac' ? parseAudioSpecificConfig(audioConfig) : parseOpusHead(audioConfig);
       const parts = [
         mkvHeader({
           video: { codec, record: sequence.payload, width: video.width, height: video.height },
-          audio: { codec: 'aac', config: asc, sampleRate: audio.sampleRate, channels: audio.channels },
+          audio: { codec: audioCodec, config: audioConfig, sampleRate: audio.sampleRate, channels: audio.channels },
         }),
       ];
       let videoFrames = 0;
@@ -75,7 +77,7 @@ describe('the Matroska writer', () => {
           parts.push(mkvFrame(MKV_VIDEO_TRACK, tag.time, t.compositionTimeMs, t.frameType === 'key', t.payload));
           videoFrames++;
         } else {
-          parts.push(mkvFrame(MKV_AUDIO_TRACK, tag.time, 0, true, tag.body.subarray(2)));
+          parts.push(mkvFrame(MKV_AUDIO_TRACK, tag.time, 0, true, parseAudioTag(tag.body).payload));
           audioFrames++;
         }
       }

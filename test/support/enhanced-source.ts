@@ -70,8 +70,11 @@ const fourCcNumber = (fourCc: string) => Buffer.from(fourCc, 'latin1').readUInt3
  * composition time for 'hvc1' and 'avc1'; CodedFramesX for 'av01'), and legacy
  * AAC tags, interleaved by time. 1 s GOPs at 30 fps.
  */
-export async function enhancedRtmpSource(codec: 'hevc' | 'av1' | 'h264', o: { width?: number; height?: number; seconds: number }): Promise<FlvTag[]> {
-  const { width = 320, height = 240, seconds } = o;
+export async function enhancedRtmpSource(
+  codec: 'hevc' | 'av1' | 'h264',
+  o: { width?: number; height?: number; seconds: number; audio?: 'aac' | 'opus' },
+): Promise<FlvTag[]> {
+  const { width = 320, height = 240, seconds, audio: audioCodec = 'aac' } = o;
   const fourCc = { hevc: 'hvc1', av1: 'av01', h264: 'avc1' }[codec];
   const encoder = {
     hevc: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=none:keyint=30:min-keyint=30:scenecut=0', '-tag:v', 'hvc1'],
@@ -80,16 +83,20 @@ export async function enhancedRtmpSource(codec: 'hevc' | 'av1' | 'h264', o: { wi
   }[codec];
   const [video, audio] = await Promise.all([
     encodeTrack(['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30`, '-t', String(seconds), '-pix_fmt', 'yuv420p', ...encoder]),
-    encodeTrack(['-f', 'lavfi', '-i', 'sine=sample_rate=48000', '-t', String(seconds), '-c:a', 'aac', '-b:a', '64k']),
+    encodeTrack(['-f', 'lavfi', '-i', 'sine=sample_rate=48000', '-t', String(seconds), ...(audioCodec === 'opus' ? ['-c:a', 'libopus', '-strict', '-2'] : ['-c:a', 'aac']), '-b:a', '64k']),
   ]);
   const record = video.config ?? boxBody(video.init, 'av1C');
-  const ascBytes = audio.config!;
+  const opus = audioCodec === 'opus';
+  // Opus: the Enhanced RTMP v2 SequenceStart carries the OpusHead (RFC 7845 5.1), built from the mp4 'dOps' box (Opus in ISOBMFF 4.3.2).
+  const audioHeader = opus ? opusHeadFromDops(boxBody(audio.init, 'dOps')) : audio.config!;
+  const audioTag = (packetType: number, data: Buffer) =>
+    opus ? Buffer.concat([Buffer.from([(9 << 4) | packetType]), Buffer.from('Opus', 'latin1'), data]) : Buffer.concat([Buffer.from([0xaf, packetType]), data]);
 
   const tags: FlvTag[] = [];
-  const meta = encodeAmf0('@setDataFrame', 'onMetaData', { width, height, framerate: 30, videocodecid: fourCcNumber(fourCc), audiocodecid: 10 });
+  const meta = encodeAmf0('@setDataFrame', 'onMetaData', { width, height, framerate: 30, videocodecid: fourCcNumber(fourCc), audiocodecid: opus ? fourCcNumber('Opus') : 10 });
   tags.push({ type: 18, time: 0, body: meta });
   tags.push({ type: 9, time: 0, body: Buffer.concat([Buffer.from([0x80 | (1 << 4) | 0]), Buffer.from(fourCc, 'latin1'), record]) });
-  tags.push({ type: 8, time: 0, body: Buffer.concat([Buffer.from([0xaf, 0x00]), ascBytes]) });
+  tags.push({ type: 8, time: 0, body: audioTag(0, audioHeader) });
   const media: FlvTag[] = [];
   for (const s of video.samples) {
     const frameType = s.sync ? 1 : 2;
@@ -99,7 +106,20 @@ export async function enhancedRtmpSource(codec: 'hevc' | 'av1' | 'h264', o: { wi
         : Buffer.concat([Buffer.from([0x80 | (frameType << 4) | 3]), Buffer.from(fourCc, 'latin1')]);
     media.push({ type: 9, time: s.dts, body: Buffer.concat([header, s.data]) });
   }
-  for (const s of audio.samples) media.push({ type: 8, time: s.dts, body: Buffer.concat([Buffer.from([0xaf, 0x01]), s.data]) });
+  for (const s of audio.samples) media.push({ type: 8, time: s.dts, body: audioTag(1, s.data) });
   media.sort((a, b) => a.time - b.time || b.type - a.type);
   return [...tags, ...media];
+}
+
+/** RFC 7845 OpusHead from an ISOBMFF 'dOps' body (big-endian there, little-endian here; version 0 → 1). */
+function opusHeadFromDops(dops: Buffer): Buffer {
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = dops[1]!; // OutputChannelCount
+  head.writeUInt16LE(dops.readUInt16BE(2), 10); // PreSkip
+  head.writeUInt32LE(dops.readUInt32BE(4), 12); // InputSampleRate
+  head.writeInt16LE(dops.readInt16BE(8), 16); // OutputGain
+  head[18] = dops[10]!; // ChannelMappingFamily (0: no table follows)
+  return head;
 }
