@@ -1,6 +1,7 @@
 import { MediaInvalidError, MediaTruncatedError, MediaUnsupportedError } from '../errors.ts';
 import { BitReader, nalToRbsp } from './bit-reader.ts';
 import type { VideoConfig } from './codec-types.ts';
+import { readVuiSar } from './vui.ts';
 
 /** The fields of an H.264 sequence parameter set that describe the picture (H.264 7.3.2.1.1). */
 export interface AvcSps {
@@ -12,6 +13,8 @@ export interface AvcSps {
   frameMbsOnly: boolean;
   width: number;
   height: number;
+  /** Sample aspect ratio from the VUI, when known and not 1:1. */
+  sar?: readonly [number, number];
 }
 
 /** Profiles whose SPS carries chroma_format_idc, bit depths and scaling lists (H.264 7.3.2.1.1). */
@@ -72,6 +75,7 @@ export function parseAvcDecoderConfig(record: Buffer): VideoConfig {
     height: sps.height,
     profile: sps.profileIdc,
     level: sps.levelIdc,
+    ...(sps.sar === undefined ? {} : { sar: sps.sar }),
   };
 }
 
@@ -160,7 +164,22 @@ export function parseAvcSps(nal: Buffer): AvcSps {
   if (width < 1 || height < 1 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
     throw new MediaInvalidError(`SPS describes a ${width}x${height} picture`);
   }
-  return { profileIdc, constraintFlags, levelIdc, chromaFormatIdc, bitDepthLuma, frameMbsOnly, width, height };
+  const sar = readSar(r);
+  return { profileIdc, constraintFlags, levelIdc, chromaFormatIdc, bitDepthLuma, frameMbsOnly, width, height, ...(sar === undefined ? {} : { sar }) };
+}
+
+/**
+ * The sample aspect ratio at the start of the VUI (vui_parameters_present_flag,
+ * then E.1.1). An SPS that ends before it is taken as having square pixels:
+ * everything the picture size needs was read, and encoders that cut the VUI
+ * short must not be refused for it.
+ */
+function readSar(r: BitReader): readonly [number, number] | undefined {
+  try {
+    return r.readFlag() ? readVuiSar(r) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** scaling_list() (H.264 7.3.2.1.1.1): only the delta_scale codes are consumed. */

@@ -43,6 +43,12 @@ export interface VideoConfig {
   profile: number;
   /** level_idc (H.264, H.265; H.265 is 30 × level) or seq_level_idx (AV1). */
   level: number;
+  /**
+   * Sample (pixel) aspect ratio, width:height, from the SPS VUI (H.264 / H.265
+   * Annex E aspect_ratio_idc); present only when it is known and not 1:1.
+   * The picture is displayed `width × sar[0] / sar[1]` wide.
+   */
+  sar?: readonly [number, number];
 }
 
 /** What an audio sequence header says about the stream. */

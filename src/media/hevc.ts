@@ -1,6 +1,7 @@
 import { MediaInvalidError, MediaTruncatedError, MediaUnsupportedError } from '../errors.ts';
 import { BitReader, nalToRbsp } from './bit-reader.ts';
 import type { VideoConfig } from './codec-types.ts';
+import { readVuiSar } from './vui.ts';
 
 /** The fields of an H.265 sequence parameter set that describe the picture (H.265 7.3.2.2). */
 export interface HevcSps {
@@ -10,12 +11,17 @@ export interface HevcSps {
   chromaFormatIdc: number;
   width: number;
   height: number;
+  /** Sample aspect ratio from the VUI, when known and not 1:1. */
+  sar?: readonly [number, number];
 }
 
 const RECORD_HEADER_BYTES = 23;
 const NAL_TYPE_SPS = 33;
 const MAX_SUB_LAYERS = 7;
 const MAX_DIMENSION = 65536;
+/** num_short_term_ref_pic_sets is 0..64 (H.265 7.4.3.2.1); num_negative/positive_pics at most sps_max_dec_pic_buffering (≤ 16). */
+const MAX_ST_RPS = 64;
+const MAX_DELTA_POCS = 32;
 
 /**
  * Parses an HEVCDecoderConfigurationRecord (ISO 14496-15 8.3.3.1, the body
@@ -63,6 +69,7 @@ export function parseHevcDecoderConfig(record: Buffer): VideoConfig {
     height: parsed.height,
     profile: profileIdc,
     level: levelIdc,
+    ...(parsed.sar === undefined ? {} : { sar: parsed.sar }),
   };
 }
 
@@ -128,7 +135,102 @@ export function parseHevcSps(nal: Buffer): HevcSps {
   if (width < 1 || height < 1 || width > MAX_DIMENSION || height > MAX_DIMENSION) {
     throw new MediaInvalidError(`SPS describes a ${width}x${height} picture`);
   }
-  return { maxSubLayers, generalProfileIdc, generalLevelIdc, chromaFormatIdc, width, height };
+  const sar = readSar(r, maxSubLayers);
+  return { maxSubLayers, generalProfileIdc, generalLevelIdc, chromaFormatIdc, width, height, ...(sar === undefined ? {} : { sar }) };
+}
+
+/**
+ * The rest of the SPS up to the VUI's sample aspect ratio (H.265 7.3.2.2.1
+ * from bit_depth_luma_minus8 to vui_parameters_present_flag, then E.2.1). A
+ * SPS that ends before it or holds values out of range there is taken as
+ * having square pixels: the picture size is already known, and the stream
+ * must not be refused for the VUI.
+ */
+function readSar(r: BitReader, maxSubLayers: number): readonly [number, number] | undefined {
+  try {
+    r.readUe(); // bit_depth_luma_minus8
+    r.readUe(); // bit_depth_chroma_minus8
+    const log2MaxPocLsb = r.readUe() + 4;
+    if (log2MaxPocLsb > 16) return undefined;
+    const orderingAll = r.readFlag(); // sps_sub_layer_ordering_info_present_flag
+    for (let i = orderingAll ? 0 : maxSubLayers - 1; i < maxSubLayers; i++) {
+      r.readUe(); // sps_max_dec_pic_buffering_minus1
+      r.readUe(); // sps_max_num_reorder_pics
+      r.readUe(); // sps_max_latency_increase_plus1
+    }
+    for (let i = 0; i < 6; i++) r.readUe(); // coding block and transform block sizes, transform hierarchy depths
+    if (r.readFlag() && r.readFlag()) skipScalingListData(r); // scaling_list_enabled_flag, sps_scaling_list_data_present_flag
+    r.skipBits(2); // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+    if (r.readFlag()) {
+      r.skipBits(8); // pcm_sample_bit_depth_luma_minus1, pcm_sample_bit_depth_chroma_minus1
+      r.readUe(); // log2_min_pcm_luma_coding_block_size_minus3
+      r.readUe(); // log2_diff_max_min_pcm_luma_coding_block_size
+      r.skipBits(1); // pcm_loop_filter_disabled_flag
+    }
+    const numSets = r.readUe();
+    if (numSets > MAX_ST_RPS) return undefined;
+    const deltaPocs: number[] = [];
+    for (let i = 0; i < numSets; i++) {
+      const count = skipShortTermRefPicSet(r, i, deltaPocs);
+      if (count === undefined) return undefined;
+      deltaPocs.push(count);
+    }
+    if (r.readFlag()) {
+      // long_term_ref_pics_present_flag
+      const numLongTerm = r.readUe();
+      if (numLongTerm > 32) return undefined;
+      for (let i = 0; i < numLongTerm; i++) r.skipBits(log2MaxPocLsb + 1); // lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+    }
+    r.skipBits(2); // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+    return r.readFlag() ? readVuiSar(r) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** scaling_list_data() (H.265 7.3.4): only the codes are consumed. */
+function skipScalingListData(r: BitReader): void {
+  for (let sizeId = 0; sizeId < 4; sizeId++) {
+    for (let matrixId = 0; matrixId < 6; matrixId += sizeId === 3 ? 3 : 1) {
+      if (!r.readFlag()) {
+        r.readUe(); // scaling_list_pred_matrix_id_delta
+        continue;
+      }
+      const coefNum = Math.min(64, 1 << (4 + (sizeId << 1)));
+      if (sizeId > 1) r.readSe(); // scaling_list_dc_coef_minus8
+      for (let i = 0; i < coefNum; i++) r.readSe(); // scaling_list_delta_coef
+    }
+  }
+}
+
+/**
+ * st_ref_pic_set(idx) as it appears in an SPS (H.265 7.3.7); returns its
+ * NumDeltaPocs (7.4.8), which a later set predicted from it needs, or
+ * undefined for values out of range. `deltaPocs` holds NumDeltaPocs of the
+ * sets before it.
+ */
+function skipShortTermRefPicSet(r: BitReader, idx: number, deltaPocs: readonly number[]): number | undefined {
+  if (idx !== 0 && r.readFlag()) {
+    // inter_ref_pic_set_prediction_flag: predicted from the set before (delta_idx_minus1 is only in slice headers)
+    r.skipBits(1); // delta_rps_sign
+    r.readUe(); // abs_delta_rps_minus1
+    const refCount = deltaPocs[idx - 1]!;
+    let count = 0;
+    for (let j = 0; j <= refCount; j++) {
+      const used = r.readFlag(); // used_by_curr_pic_flag
+      const useDelta = used || r.readFlag(); // use_delta_flag, inferred 1 when used
+      if (useDelta) count++;
+    }
+    return count;
+  }
+  const negative = r.readUe();
+  const positive = r.readUe();
+  if (negative + positive > MAX_DELTA_POCS) return undefined;
+  for (let i = 0; i < negative + positive; i++) {
+    r.readUe(); // delta_poc_s0/s1_minus1
+    r.skipBits(1); // used_by_curr_pic_s0/s1_flag
+  }
+  return negative + positive;
 }
 
 /** ISO 14496-15 E.3: the 'hvc1' codecs parameter. Trailing zero constraint bytes are omitted. */

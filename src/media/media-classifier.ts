@@ -1,14 +1,23 @@
 import { MediaUnsupportedError, ResolutionLimitError } from '../errors.ts';
 import { parseAudioSpecificConfig } from './aac.ts';
+import { parseAv1CodecConfig } from './av1.ts';
 import { parseAvcDecoderConfig } from './avc.ts';
-import { parseAudioTag, parseVideoTag, type VideoTag } from './flv-tag.ts';
+import type { VideoConfig } from './codec-types.ts';
+import { parseHevcDecoderConfig } from './hevc.ts';
+import { parseLegacyAudioConfig } from './legacy-audio.ts';
+import { parseOpusHead } from './opus.ts';
+import { parseAudioTag, parseVideoTag, type AudioTag, type VideoTag } from './flv-tag.ts';
 import type { MediaInfo, MediaMessage, StreamMetadata } from './media-message.ts';
 
 /**
  * Classifies one publishing stream's audio, video and metadata messages, once,
  * for every consumer: keyframe, configuration, coded frame, the decoded
- * sequence headers and onMetaData. Accepts H.264 and AAC (other codecs are
- * refused by name, ERR_MEDIA_UNSUPPORTED) and sources up to `maxResolution`
+ * sequence headers and onMetaData. Accepts H.264, HEVC and AV1 video (the
+ * last two over Enhanced RTMP; all transcoded to the H.264 ladder); AAC, MP3
+ * and the other legacy FLV audio formats (PCM, Nellymoser, G.711, Speex: the
+ * first frame of each carries its configuration) and AAC and Opus over
+ * Enhanced RTMP v2, all encoded to AAC by the transcoder. Other codecs are
+ * refused by name (ERR_MEDIA_UNSUPPORTED), and sources above `maxResolution`
  * (ERR_RESOLUTION_LIMIT). Pure: no socket, no clock.
  *
  * Hot path: once a stream is known as H.264/AAC, coded frames are recognised
@@ -18,6 +27,8 @@ export class MediaClassifier {
   readonly #maxResolution: number;
   #videoCodec: string | undefined;
   #audioCodec: string | undefined;
+  /** The SoundFormat of a configured legacy (non-AAC) audio stream; -1 for none. */
+  #legacyFormat = -1;
 
   /** `maxResolution`: the largest source, as lines of the short side (1080 for "1080p"). */
   constructor(maxResolution: number) {
@@ -37,7 +48,7 @@ export class MediaClassifier {
     this.#acceptVideoCodec(tag);
     this.#videoCodec = tag.codec;
     if (tag.packet === 'sequence-start') {
-      const video = parseAvcDecoderConfig(tag.payload);
+      const video = parseVideoConfig(tag.codec, tag.payload);
       this.checkResolution(video.width, video.height, 'sequence header');
       return message(9, timestamp, payload, false, true, false, { codec: tag.codec, video });
     }
@@ -51,15 +62,35 @@ export class MediaClassifier {
     if (payload[0]! >> 4 === 10 && payload.length >= 2 && payload[1] === 1 && this.#audioCodec === 'aac') {
       return message(8, timestamp, payload, false, false, true, undefined);
     }
+    // Fast path: frames of the legacy format already configured (MP3 and the like carry no packet type).
+    if (payload[0]! >> 4 === this.#legacyFormat) return message(8, timestamp, payload, false, false, true, undefined);
     const tag = parseAudioTag(payload);
-    if (tag.enhanced) {
-      throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP) is not supported; publish AAC`);
-    }
+    if (tag.enhanced) return this.#enhancedAudio(timestamp, payload, tag);
+    const changed = this.#audioCodec !== tag.codec;
     this.#audioCodec = tag.codec;
+    this.#legacyFormat = tag.codec === 'aac' ? -1 : payload[0]! >> 4;
     if (tag.codec === 'aac' && tag.packet === 'sequence-header') {
       return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio: parseAudioSpecificConfig(tag.payload) });
     }
+    if (tag.codec !== 'aac' && changed && tag.packet === 'raw') {
+      // Legacy formats (MP3, PCM, Nellymoser, G.711, Speex) have no sequence header: the first frame configures the stream.
+      return message(8, timestamp, payload, false, false, true, { codec: tag.codec, audio: parseLegacyAudioConfig(tag.codec, payload) });
+    }
     return message(8, timestamp, payload, false, false, tag.packet !== 'sequence-header', { codec: tag.codec });
+  }
+
+  /** Enhanced RTMP v2 audio: AAC ('mp4a') and Opus, whose SequenceStart carries the AudioSpecificConfig / OpusHead. */
+  #enhancedAudio(timestamp: number, payload: Buffer, tag: AudioTag): MediaMessage {
+    if (tag.codec !== 'aac' && tag.codec !== 'opus') {
+      throw new MediaUnsupportedError(`audio codec ${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}') is not supported; publish AAC, MP3 or Opus`);
+    }
+    this.#audioCodec = tag.codec;
+    this.#legacyFormat = -1;
+    if (tag.packet === 'sequence-header') {
+      const audio = tag.codec === 'aac' ? parseAudioSpecificConfig(tag.payload) : parseOpusHead(tag.payload);
+      return message(8, timestamp, payload, false, true, false, { codec: tag.codec, audio });
+    }
+    return message(8, timestamp, payload, false, false, tag.packet === 'raw', { codec: tag.codec });
   }
 
   /** onMetaData (its first value, an object): numbers, strings and booleans are kept. */
@@ -74,11 +105,11 @@ export class MediaClassifier {
     return message(18, timestamp, payload, false, true, false, { codec: undefined, metadata: frozen });
   }
 
-  /** H.264 only: HEVC/AV1/VP9 over Enhanced RTMP are recognised and refused by name. */
+  /** H.264, and HEVC and AV1 (Enhanced RTMP, or HEVC's legacy CodecID 12); VP9 and the rest are refused by name. */
   #acceptVideoCodec(tag: VideoTag): void {
-    if (tag.codec === 'h264') return;
+    if (tag.codec === 'h264' || tag.codec === 'hevc' || tag.codec === 'av1') return;
     const what = tag.enhanced ? `${tag.codec} (Enhanced RTMP FourCC '${tag.fourCc ?? '?'}')` : tag.codec;
-    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264`);
+    throw new MediaUnsupportedError(`video codec ${what} is not supported; publish H.264, HEVC or AV1`);
   }
 
   /** Throws ERR_RESOLUTION_LIMIT when the short side or (at 16:9) the long side is above the limit. */
@@ -92,6 +123,13 @@ export class MediaClassifier {
       );
     }
   }
+}
+
+/** The decoder configuration record of a sequence start: avcC, hvcC or av1C. */
+function parseVideoConfig(codec: string, record: Buffer): VideoConfig {
+  if (codec === 'hevc') return parseHevcDecoderConfig(record);
+  if (codec === 'av1') return parseAv1CodecConfig(record);
+  return parseAvcDecoderConfig(record);
 }
 
 /** Every field set, in one order: one object shape for every message. */

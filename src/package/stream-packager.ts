@@ -78,6 +78,8 @@ class Track {
   /** The latest init segment; `awaitingInit` while the current run has not sent its own. */
   init: TrackInit | undefined;
   awaitingInit = true;
+  /** False once a run was begun without this track (the source lost it or was re-planned): it is no longer listed or served. */
+  active = true;
   initUri = '';
   /** Stream-timeline time where the current run's encoder time 0 falls, in this track's timescale. */
   runOffset = 0;
@@ -92,6 +94,22 @@ class Track {
   sequence = 1;
   constructor(spec: TrackSpec) {
     this.spec = spec;
+  }
+  get name(): string {
+    return this.spec.name;
+  }
+  /** The same name under a new spec (a re-planned run): its segments, numbering and timeline go on. */
+  static resumed(from: Track, spec: TrackSpec): Track {
+    const track = new Track(spec);
+    track.init = from.init;
+    track.initUri = from.initUri;
+    track.runOffset = from.runOffset;
+    track.nextCut = from.nextCut;
+    track.segments = from.segments;
+    track.nextMsn = from.nextMsn;
+    track.end = from.end;
+    track.sequence = from.sequence;
+    return track;
   }
   get open(): HeldSegment | undefined {
     const last = this.segments.at(-1);
@@ -158,15 +176,33 @@ export class StreamPackager {
    * segments of the run before are closed as they are. Returns the run's
    * number: init segments and fragments name it, and those of an earlier run
    * (an ffmpeg still finishing after a quick reconnect) are ignored.
+   * With `tracks`, the run carries exactly those: a track of an earlier run
+   * that is not among them is retired (its segments dropped, no longer listed
+   * or served); a retired track named again continues its numbering, so no
+   * URI is ever reused.
    */
   beginRun(tracks?: readonly TrackSpec[]): number {
     if (this.#ended) throw new Error(`stream ${this.key} has ended`);
-    if (tracks !== undefined) {
-      for (const spec of tracks) if (!this.#tracks.has(spec.name)) this.#tracks.set(spec.name, new Track(spec));
-    }
     if (this.#runs > 0) {
       this.#closeOpenSegments();
       this.#discontinuity++;
+    }
+    if (tracks !== undefined) {
+      const names = new Set(tracks.map((t) => t.name));
+      for (const track of this.#tracks.values()) {
+        if (names.has(track.name) || !track.active) continue;
+        track.active = false;
+        for (const s of track.segments) this.#bytes -= s.bytes;
+        track.segments = [];
+        track.init = undefined;
+        track.initUri = '';
+      }
+      for (const spec of tracks) {
+        const track = this.#tracks.get(spec.name);
+        if (track === undefined) this.#tracks.set(spec.name, new Track(spec));
+        else if (!track.active || track.spec !== spec) this.#tracks.set(spec.name, Track.resumed(track, spec));
+      }
+      this.#dropUnusedInits();
     }
     this.#runs++;
     this.#runOffsetSeconds = undefined;
@@ -281,7 +317,7 @@ export class StreamPackager {
     const m = /^(.+)-([^-]+)-(\d+)(?:\.(\d+))?\.m4s$/.exec(uri);
     if (m === null || m[2] !== this.#options.instanceId) return undefined;
     const track = this.#tracks.get(m[1]!);
-    if (track === undefined) return undefined;
+    if (track === undefined || !track.active) return undefined;
     const msn = Number(m[3]);
     const first = track.segments[0];
     const segment = first === undefined ? undefined : track.segments[msn - first.msn];
@@ -320,7 +356,7 @@ export class StreamPackager {
     const video: Rendition[] = [];
     let audio: Rendition | undefined;
     for (const track of this.#tracks.values()) {
-      if (track.init === undefined && track.segments.length === 0) continue;
+      if (!track.active || (track.init === undefined && track.segments.length === 0)) continue;
       const rendition = this.#rendition(track);
       if (track.spec.kind === 'audio') audio = rendition;
       else video.push(rendition);
@@ -346,7 +382,7 @@ export class StreamPackager {
    */
   nextPartUri(trackName: string): string | undefined {
     const track = this.#tracks.get(trackName);
-    if (track === undefined || this.#ended) return undefined;
+    if (track === undefined || !track.active || this.#ended) return undefined;
     const open = track.open;
     const ts = track.init?.timescale;
     // The next fragment starts a new segment when it falls on the grid line (keyframes are forced there).
@@ -357,10 +393,13 @@ export class StreamPackager {
 
   /** True once every declared track has a complete segment: the master playlist can be served. */
   get playable(): boolean {
+    let active = 0;
     for (const track of this.#tracks.values()) {
+      if (!track.active) continue;
+      active++;
       if (!track.segments.some((s) => s.complete)) return false;
     }
-    return this.#tracks.size > 0;
+    return active > 0;
   }
 
   figures(): PackagerFigures {

@@ -46,6 +46,8 @@ export interface TranscodePlan {
   hlsMasterName?: string;
   /** Add `-stats_period 1` to `-progress` (ffmpeg ≥ 4.4 only; older ones report every ~0.5 s anyway). */
   statsPeriod?: boolean;
+  /** What stdin carries: FLV (default), or Matroska for HEVC / AV1 sources (both ffmpeg 4.2 and 5.1 read it on a pipe). */
+  inputFormat?: 'flv' | 'matroska';
 }
 
 /** The usual plan values. */
@@ -241,7 +243,7 @@ export function buildTestEncodeArgs(plan: TestEncodePlan): string[] {
  * What every live run starts with: quiet logging, `-progress`, the hardware
  * device, the FLV input on stdin (probed briefly) and the ladder's filter graph.
  */
-function liveInputArgs(plan: Pick<TranscodePlan, 'rungs' | 'encoder' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod'>, overwrite: boolean): string[] {
+function liveInputArgs(plan: Pick<TranscodePlan, 'rungs' | 'encoder' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod' | 'inputFormat'>, overwrite: boolean): string[] {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats'];
   if (plan.progressUrl !== undefined) {
     args.push('-progress', plan.progressUrl);
@@ -253,9 +255,10 @@ function liveInputArgs(plan: Pick<TranscodePlan, 'rungs' | 'encoder' | 'vaapiDev
     '-fflags', '+genpts',
     '-probesize', PROBE_SIZE,
     '-analyzeduration', ANALYZE_DURATION_US,
-    '-f', 'flv', '-i', 'pipe:0',
-    '-filter_complex', filterGraph(plan),
+    '-f', plan.inputFormat ?? 'flv', '-i', 'pipe:0',
   );
+  // An audio-only stream has no rungs and no filter graph.
+  if (plan.rungs.length > 0) args.push('-filter_complex', filterGraph(plan));
   return args;
 }
 
@@ -307,7 +310,7 @@ export function buildFfmpegArgs(plan: TranscodePlan): string[] {
 }
 
 /** What {@link buildCmafPipeArgs} needs. */
-export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'preset' | 'segmentSeconds' | 'audio' | 'audioKbps' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod'> {
+export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'preset' | 'segmentSeconds' | 'audio' | 'audioKbps' | 'vaapiDevice' | 'progressUrl' | 'statsPeriod' | 'inputFormat'> {
   /** Fragment (CMAF chunk, LL-HLS part) duration in seconds; fragments also cut at every keyframe. */
   partSeconds: number;
   /** File descriptor of the first output; the rungs follow high → low, then audio. */
@@ -356,9 +359,12 @@ function cmafMuxerArgs(partSeconds: number, fd: number): string[] {
  * but each rung, and the audio, written as fragmented MP4 (CMAF) to its own
  * pipe ({@link pipeOutputFds}). Audio has an output of its own because
  * muxing it with a video rung would hold fragments back for interleaving.
+ * A plan with no rungs and audio is an audio-only stream: no filter graph, one
+ * output. Audio of any codec ffmpeg decodes from FLV (AAC, MP3, PCM, …) is
+ * encoded to AAC.
  */
 export function buildCmafPipeArgs(plan: PipePlan): string[] {
-  if (plan.rungs.length === 0) throw invalid('the plan has no rungs');
+  if (plan.rungs.length === 0 && !plan.audio) throw invalid('the plan has neither rungs nor audio');
   if (!(plan.segmentSeconds > 0)) throw invalid(`segmentSeconds ${plan.segmentSeconds} is not positive`);
   if (!(plan.partSeconds > 0) || plan.partSeconds > plan.segmentSeconds) {
     throw invalid(`partSeconds ${plan.partSeconds} is not between 0 and segmentSeconds`);

@@ -1,4 +1,7 @@
+import { parseAudioTag, parseVideoTag } from '../media/flv-tag.ts';
 import { encodeFlvTag, flvFileHeader } from '../media/flv-writer.ts';
+import { MKV_AUDIO_TRACK, MKV_VIDEO_TRACK, mkvFrame, mkvHeader, type MkvAudioTrack, type MkvVideoTrack } from '../media/mkv-writer.ts';
+import type { AudioConfig, VideoConfig } from '../media/codec-types.ts';
 import type { MediaMessage } from '../media/media-message.ts';
 
 /** What the feed reads of a media message. */
@@ -19,6 +22,22 @@ export const MAX_STEP_BACK_MS = 1000;
 export const MAX_STEP_FORWARD_MS = 5000;
 /** A run's clock past this (ms) asks for a new run: FLV timestamps are signed 32-bit ms. */
 export const MAX_RUN_CLOCK_MS = 2 ** 31 - 10 * 60_000;
+
+/** Which tracks a run carries; messages of the other track are held back. */
+export interface RunTracks {
+  video: boolean;
+  audio: boolean;
+}
+
+/**
+ * A run fed Matroska instead of FLV (Enhanced RTMP HEVC / AV1, which no
+ * supported ffmpeg reads as FLV): the configurations of the tracks it carries.
+ * The records themselves come from the sequence headers the feed keeps.
+ */
+export interface MatroskaTracks {
+  video?: VideoConfig;
+  audio?: AudioConfig;
+}
 
 /** Feed settings. */
 export interface GopFeedOptions {
@@ -46,6 +65,10 @@ export class GopFeed {
   #dropping = false;
   /** No media written yet in this ffmpeg run: the next keyframe sets the time base. */
   #fresh = true;
+  /** The current run's tracks: with no video, every audio frame is a point to start (or resume) at. */
+  #tracks: RunTracks = { video: true, audio: true };
+  /** True for a run fed Matroska. */
+  #matroska = false;
   /** Source timestamp of the last message, as it came (32 bits, wrapping). */
   #lastRaw = 0;
   /** The run's own clock for the last message, ms from its first keyframe: unwrapped, jumps removed. */
@@ -60,32 +83,50 @@ export class GopFeed {
     return this.#videoConfig !== undefined;
   }
 
+  /** True once an audio sequence header (AAC) is known. */
+  get hasAudioConfig(): boolean {
+    return this.#audioConfig !== undefined;
+  }
+
   /**
-   * Bytes that open a new ffmpeg run: the FLV header and the stored metadata and
-   * sequence headers at timestamp 0. Media resumes at the next keyframe.
+   * Bytes that open a new ffmpeg run carrying `tracks` (default both): the FLV
+   * header and the stored metadata and sequence headers at timestamp 0. Media
+   * resumes at the next keyframe, or, in a run without video, the next audio
+   * frame. Messages of a track the run does not carry are held back.
    */
-  start(): Buffer {
+  start(tracks: RunTracks = { video: true, audio: true }, matroska?: MatroskaTracks): Buffer {
+    this.#tracks = tracks;
+    this.#matroska = matroska !== undefined;
     this.#waiting = true;
     this.#fresh = true;
     this.#dropping = false;
-    const parts = [flvFileHeader({ audio: this.#audioConfig !== undefined, video: true })];
+    // Matroska carries the configuration in its track entries; a new one mid-run comes with a re-plan (a new run).
+    if (matroska !== undefined) return mkvHeader(this.#mkvTracks(tracks, matroska));
+    const parts = [flvFileHeader(tracks)];
     if (this.#metadata !== undefined) parts.push(encodeFlvTag(18, 0, this.#metadata));
-    if (this.#videoConfig !== undefined) parts.push(encodeFlvTag(9, 0, this.#videoConfig));
-    if (this.#audioConfig !== undefined) parts.push(encodeFlvTag(8, 0, this.#audioConfig));
+    if (this.#videoConfig !== undefined && tracks.video) parts.push(encodeFlvTag(9, 0, this.#videoConfig));
+    if (this.#audioConfig !== undefined && tracks.audio) parts.push(encodeFlvTag(8, 0, this.#audioConfig));
     return Buffer.concat(parts);
   }
 
   /** Takes one message; returns the FLV tag to write, or undefined when held back. */
   push(message: FeedMessage, backlogBytes: number): Buffer | undefined {
+    const carried = message.typeId === 18 || (message.typeId === 9 ? this.#tracks.video : this.#tracks.audio);
     if (message.config) {
       this.#remember(message);
-      if (this.#waiting) return undefined; // start() replays it
-      return encodeFlvTag(message.typeId, this.#rebase(message.timestamp), message.payload);
+      if (this.#waiting || !carried) return undefined; // start() replays it
+      const time = this.#rebase(message.timestamp);
+      return this.#matroska ? undefined : encodeFlvTag(message.typeId, time, message.payload);
     }
-    if (message.typeId === 9 && message.keyframe) {
+    if (!carried) return undefined;
+    // Where a run may start or resume: a keyframe, or any audio frame in a run without video.
+    const sync = this.#tracks.video ? message.typeId === 9 && message.keyframe : message.typeId === 8;
+    if (sync) {
       if (this.#dropping && backlogBytes > this.#options.maxBacklogBytes / 2) {
-        this.stats.droppedGops++;
-        this.stats.droppedFrames++;
+        if (message.typeId === 9) {
+          this.stats.droppedGops++;
+          this.stats.droppedFrames++;
+        }
         if (!this.#fresh) this.#rebase(message.timestamp);
         return undefined;
       }
@@ -99,7 +140,7 @@ export class GopFeed {
     } else if (!this.#waiting && backlogBytes > this.#options.maxBacklogBytes) {
       this.#waiting = true;
       this.#dropping = true;
-      this.stats.droppedGops++;
+      if (this.#tracks.video) this.stats.droppedGops++;
     }
     // The clock follows dropped messages too, so that media after a dropped GOP keeps its time.
     const time = this.#fresh ? 0 : this.#rebase(message.timestamp);
@@ -108,7 +149,35 @@ export class GopFeed {
       if (this.#dropping && message.typeId === 9) this.stats.droppedFrames++;
       return undefined;
     }
-    return encodeFlvTag(message.typeId, time, message.payload);
+    return this.#matroska ? this.#mkvFrame(message, time) : encodeFlvTag(message.typeId, time, message.payload);
+  }
+
+  /** The Matroska track entries of a run: the decoder configuration records from the stored sequence headers. */
+  #mkvTracks(tracks: RunTracks, configs: MatroskaTracks): { video?: MkvVideoTrack; audio?: MkvAudioTrack } {
+    const out: { video?: MkvVideoTrack; audio?: MkvAudioTrack } = {};
+    const { video, audio } = configs;
+    if (tracks.video && video !== undefined && this.#videoConfig !== undefined) {
+      out.video = { codec: video.codec, record: Buffer.from(parseVideoTag(this.#videoConfig).payload), width: video.width, height: video.height };
+    }
+    if (tracks.audio && audio !== undefined) {
+      // The AudioSpecificConfig or OpusHead of the stored sequence header (legacy AAC or Enhanced RTMP); MP3 has none.
+      const config = this.#audioConfig === undefined ? undefined : Buffer.from(parseAudioTag(this.#audioConfig).payload);
+      out.audio = { codec: audio.codec, sampleRate: audio.sampleRate, channels: audio.channels, ...(config === undefined ? {} : { config }) };
+    }
+    return out;
+  }
+
+  /** A message as a Matroska frame: the coded frame without its FLV header (and the composition time it states). */
+  #mkvFrame(message: FeedMessage, time: number): Buffer | undefined {
+    if (message.typeId === 9) {
+      const tag = parseVideoTag(message.payload);
+      if (tag.packet !== 'coded-frames' || tag.payload.length === 0) return undefined;
+      return mkvFrame(MKV_VIDEO_TRACK, time, tag.compositionTimeMs, message.keyframe, tag.payload);
+    }
+    if (message.typeId !== 8) return undefined;
+    const tag = parseAudioTag(message.payload);
+    if (tag.packet !== 'raw') return undefined;
+    return mkvFrame(MKV_AUDIO_TRACK, time, 0, true, tag.payload);
   }
 
   #remember(message: FeedMessage): void {

@@ -6,7 +6,8 @@ import type { StreamPackager, TrackSpec } from '../package/stream-packager.ts';
 import { TrackInput } from '../package/track-input.ts';
 import { buildCmafPipeArgs, type EncoderKind } from './ffmpeg-args.ts';
 import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
-import { GopFeed } from './gop-feed.ts';
+import { mkvCarriesAudio } from '../media/mkv-writer.ts';
+import { GopFeed, type MatroskaTracks, type RunTracks } from './gop-feed.ts';
 import { parseVideoTag } from '../media/flv-tag.ts';
 import { decidePassthrough, fitRung, SourceMeter, type SourceMeasurement } from './passthrough-fit.ts';
 import { flvTagTime, PassthroughTrack, type PassthroughState } from './passthrough.ts';
@@ -50,10 +51,36 @@ export {
 } from './restart-policy.ts';
 
 /**
- * One stream's ffmpeg: planned from the source once its sequence header is
- * known, fed FLV through the GOP feed, restarted with backoff when it dies
- * (resuming at the next keyframe), and finished cleanly at unpublish so the
- * playlists end with EXT-X-ENDLIST and the DASH manifest turns static.
+ * How long (ms of source time, from the first media message) a stream waits
+ * for a track that onMetaData announces (`audiocodecid`, `videocodecid`) but
+ * whose configuration has not come, or, without onMetaData, for a second
+ * track, before it starts with the tracks it has.
+ */
+export const TRACK_WAIT_MS = 2500;
+
+/** True when an onMetaData codec id names a codec (ffmpeg and OBS omit the key for an absent track; some send 0). */
+function announced(value: string | number | boolean | undefined): boolean {
+  return value !== undefined && value !== 0 && value !== '' && value !== false;
+}
+
+/**
+ * The size the source is displayed at: an anamorphic source (a VUI sample
+ * aspect ratio other than 1:1, e.g. 720x576 at 64:45) is planned as the
+ * square-pixel picture it stands for (1024x576, 16:9), so its rungs are 16:9
+ * with square pixels (the filter graph's setdar makes them so).
+ */
+export function displaySize(video: Pick<VideoConfig, 'width' | 'height' | 'sar'>): [number, number] {
+  const [w, h] = video.sar ?? [1, 1];
+  return [Math.max(2, Math.round((video.width * w) / h)), video.height];
+}
+
+/**
+ * One stream's ffmpeg: planned from the source once its configuration is
+ * known (video and audio, video only or audio only: see `#startTracks`), fed
+ * FLV through the GOP feed, restarted with backoff when it dies (resuming at
+ * the next keyframe), re-planned in a new run when a track appears or the
+ * video changes size, and finished cleanly at unpublish so the playlists end
+ * with EXT-X-ENDLIST and the DASH manifest turns static.
  */
 export class StreamTranscoder {
   readonly entry: StreamEntry;
@@ -67,7 +94,7 @@ export class StreamTranscoder {
   readonly #policy = new RestartPolicy();
   #restartTimer: NodeJS.Timeout | undefined;
   #ended = false;
-  /** Runs stopped on purpose because their clock neared the FLV timestamp limit. */
+  /** Runs stopped on purpose to start a new run at once: their clock neared the FLV timestamp limit, or the source changed. */
   readonly #rollovers = new Set<FfmpegProcess>();
   /** Runs killed because their output could not be packaged, with why. */
   readonly #malformed = new Map<FfmpegProcess, string>();
@@ -95,12 +122,23 @@ export class StreamTranscoder {
   /** Takes one media message, straight from the publishing connection (its StreamSink). */
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
-    if (message.config) this.#remember(message);
-    if (this.#process === undefined && this.#measuring(message)) return;
-    if (this.#process === undefined && message.typeId === 9 && message.keyframe && !message.config) {
-      if (!this.#feed.ready) return;
-      this.#plan();
-      this.#spawn();
+    const changed = this.#remember(message);
+    if (this.#meter !== undefined) {
+      this.#measure(message);
+      return;
+    }
+    if (this.#run === undefined) {
+      const tracks = this.#startTracks(message);
+      if (tracks !== undefined) {
+        if (this.#beginMeasuring(tracks)) {
+          this.#measure(message);
+          return;
+        }
+        this.#plan(tracks);
+        this.#spawn();
+      }
+    } else if (changed !== undefined) {
+      this.#replan(changed);
     }
     this.#forward(message);
   }
@@ -110,32 +148,34 @@ export class StreamTranscoder {
    * messages are held while SourceMeter measures the source's bitrate, frame
    * rate and GOP, then the ladder is planned from what it measured and ffmpeg
    * starts on the held messages, so nothing is lost; the first segment comes
-   * that much later (2 GOPs, at most 3 segment durations). Returns true while
-   * the message is held.
+   * that much later (2 GOPs, at most 3 segment durations). Begins it (true)
+   * when the run about to start has video that may pass through.
    */
-  #measuring(message: MediaMessage): boolean {
-    if (this.#meter === undefined) {
-      if (this.#planned || !(message.typeId === 9 && message.keyframe && !message.config && this.#feed.ready)) return false;
-      this.#planned = true;
-      if (!this.#candidate()) return false;
-      this.#meter = new SourceMeter(this.#settings.segmentSeconds);
-      this.#setPassthrough({ status: 'measuring' });
-    }
-    const complete = this.#meter.push(message);
+  #beginMeasuring(tracks: RunTracks): boolean {
+    if (!tracks.video || !this.#candidate()) return false;
+    this.#heldTracks = tracks;
+    this.#meter = new SourceMeter(this.#settings.segmentSeconds);
+    this.#setPassthrough({ status: 'measuring' });
+    return true;
+  }
+
+  /** Holds one message of the measuring window, or ends the window (and forwards it) once the meter is done or the hold is full. */
+  #measure(message: MediaMessage): void {
+    const complete = this.#meter!.push(message);
     if (!complete && this.#heldBytes + message.payload.length <= this.#settings.maxBacklogBytes) {
       this.#held.push({ ...message, payload: Buffer.from(message.payload) });
       this.#heldBytes += message.payload.length;
-      return true;
+      return;
     }
     this.#startHeld(complete ? undefined : `over ${this.#settings.maxBacklogBytes} bytes in the measuring window`);
     this.#forward(message);
-    return true;
   }
 
   /**
    * Ends the measuring window: plans (passing the source through only when
    * the window is complete; otherwise `cut` says why not), starts ffmpeg and
-   * hands it, and the remux, every held message.
+   * hands it, and the remux, every held message. Audio configured during the
+   * window joins the run.
    */
   #startHeld(cut: string | undefined): void {
     const held = this.#held;
@@ -143,12 +183,13 @@ export class StreamTranscoder {
     this.#heldBytes = 0;
     const meter = this.#meter!;
     this.#meter = undefined;
+    const tracks: RunTracks = { video: true, audio: this.#heldTracks.audio || this.#audio !== undefined };
     if (cut === undefined) {
       this.#measurement = meter.measurement;
-      this.#plan(this.#measurement, true);
+      this.#plan(tracks, this.#measurement, true);
     } else {
       this.#setPassthrough({ status: 'off', reason: cut });
-      this.#plan();
+      this.#plan(tracks);
     }
     this.#spawn();
     for (const m of held) this.#forward(m);
@@ -206,7 +247,8 @@ export class StreamTranscoder {
   }
 
   /** Passthrough (passthrough-fit.ts): the measuring window's meter and held messages, the decision's rung. */
-  #planned = false;
+  /** The tracks the run held by the measuring window was to start with. */
+  #heldTracks: RunTracks = { video: true, audio: true };
   #meter: SourceMeter | undefined;
   #measurement: SourceMeasurement | undefined;
   #held: MediaMessage[] = [];
@@ -223,17 +265,17 @@ export class StreamTranscoder {
   }
 
   #declaredFps(): { fps?: number } {
-    const fps = this.#metadata['framerate'];
+    const fps = this.#metadata?.['framerate'];
     return typeof fps === 'number' && fps > 0 ? { fps } : {};
   }
 
   /** The ladder this source gets with what its headers declare (onMetaData caps). */
   #declaredPlan(): Rung[] {
-    const video = this.#video!;
-    const kbps = this.#metadata['videodatarate'];
+    const [width, height] = displaySize(this.#video!);
+    const kbps = this.#metadata?.['videodatarate'];
     return planLadder(
       this.#settings.ladder ?? DEFAULT_LADDER,
-      { width: video.width, height: video.height, ...this.#declaredFps(), ...(typeof kbps === 'number' && kbps > 0 ? { bitrateKbps: kbps } : {}) },
+      { width, height, ...this.#declaredFps(), ...(typeof kbps === 'number' && kbps > 0 ? { bitrateKbps: kbps } : {}) },
       this.#settings.maxHeight,
     );
   }
@@ -245,6 +287,16 @@ export class StreamTranscoder {
    */
   #candidate(): boolean {
     if (!this.#passthroughAllowed || this.#video === undefined) return false;
+    const sar = this.#video.sar;
+    if (sar !== undefined && sar[0] !== sar[1]) {
+      this.#setPassthrough({ status: 'off', reason: `anamorphic source (SAR ${sar[0]}:${sar[1]}): every rung gets square pixels` });
+      return false;
+    }
+    if (this.#enhancedVideo) {
+      // Enhanced RTMP video is fed to ffmpeg as Matroska; the remux follows the FLV feed's clock.
+      this.#setPassthrough({ status: 'off', reason: 'Enhanced RTMP video is transcoded' });
+      return false;
+    }
     const planned = this.#declaredPlan();
     const fit = fitRung({ video: this.#video, ladder: this.#settings.ladder ?? DEFAULT_LADDER, planned, maxHeight: this.#settings.maxHeight, segmentSeconds: this.#settings.segmentSeconds });
     if (!fit.fits) {
@@ -279,7 +331,7 @@ export class StreamTranscoder {
     this.#sourceKeyframes = undefined;
     this.#setPassthrough({ ...this.state.passthrough, status: 'off', reason });
     delete this.state.passthrough!.rung;
-    this.#plan(this.#measurement);
+    this.#plan(this.#run!.tracks, this.#measurement);
     if (this.#process?.running && !this.#rollovers.has(this.#process)) {
       this.#rollovers.add(this.#process);
       void this.#process.stop();
@@ -291,55 +343,173 @@ export class StreamTranscoder {
   /** The source as its configuration messages describe it (the ladder is planned from these). */
   #video: VideoConfig | undefined;
   #audio: AudioConfig | undefined;
-  #metadata: StreamMetadata = {};
+  #metadata: StreamMetadata | undefined;
+  /** Source timestamp of the first audio or video message: where the wait for a missing track starts. */
+  #firstMediaAt: number | undefined;
+  #sawVideo = false;
+  #sawAudio = false;
+  /** The video sequence start came with an Enhanced RTMP header (ffmpeg reads those only from Matroska, H.264 'avc1' too). */
+  #enhancedVideo = false;
+  /** The same for audio (Enhanced RTMP v2: 'mp4a', 'Opus'). */
+  #enhancedAudio = false;
+  /**
+   * What the current plan carries, the video configuration it was planned
+   * for, and, for HEVC and AV1, the tracks fed as Matroska; undefined until the first plan.
+   */
+  #run: { tracks: RunTracks; video: VideoConfig | undefined; matroska: MatroskaTracks | undefined } | undefined;
 
-  #remember(message: MediaMessage): void {
+  /**
+   * Keeps what a message says about the source. Returns why the current plan
+   * no longer fits (a track it lacks got configured, or the video changed
+   * size), or undefined.
+   */
+  #remember(message: MediaMessage): string | undefined {
+    if (message.typeId === 9) this.#sawVideo = true;
+    else if (message.typeId === 8) this.#sawAudio = true;
+    if (message.typeId !== 18) this.#firstMediaAt ??= message.timestamp;
     const info = message.info;
-    if (info?.video !== undefined) {
+    if (info === undefined) return undefined;
+    if (info.metadata !== undefined) this.#metadata = info.metadata;
+    const run = this.#run;
+    if (info.video !== undefined) {
       this.#video = info.video;
-      const tag = parseVideoTag(message.payload);
-      if (tag.codec === 'h264' && tag.packet === 'sequence-start' && this.#avcC === undefined) this.#avcC = Buffer.from(tag.payload);
+      this.#enhancedVideo = (message.payload[0]! & 0x80) !== 0;
+      if (this.#avcC === undefined && !this.#enhancedVideo) {
+        const tag = parseVideoTag(message.payload);
+        if (tag.codec === 'h264' && tag.packet === 'sequence-start') this.#avcC = Buffer.from(tag.payload);
+      }
+      if (run !== undefined && !run.tracks.video) return 'video appeared';
+      const was = run?.video;
+      // Another codec needs another input; Matroska states the decoder configuration once, in its
+      // header, so another one needs a new run too (the same one again, as some encoders send before
+      // every keyframe, does not).
+      if (was !== undefined && (was.codec !== info.video.codec || (run!.matroska !== undefined && was.codecString !== info.video.codecString))) {
+        return `video configuration changed from ${was.codecString} to ${info.video.codecString}`;
+      }
+      if (was !== undefined && displaySize(was).join('x') !== displaySize(info.video).join('x')) {
+        return `video size changed from ${displaySize(was).join('x')} to ${displaySize(info.video).join('x')} (display)`;
+      }
     }
-    if (info?.audio !== undefined) this.#audio = info.audio;
-    if (info?.metadata !== undefined) this.#metadata = info.metadata;
+    if (info.audio !== undefined) {
+      this.#audio = info.audio;
+      this.#enhancedAudio = message.payload[0]! >> 4 === 9;
+      if (run !== undefined && !run.tracks.audio) return 'audio appeared';
+    }
+    return undefined;
   }
 
   /**
-   * Plans the ladder: bitrates capped at the bitrate measured over the first
-   * seconds (else the one onMetaData declares), and the top rung passed
-   * through when the source fits (passthrough-fit.ts).
+   * The tracks to start with, once this message makes starting possible, or
+   * undefined to wait. A run with video starts at a keyframe once the video
+   * is configured and the audio is too, or is not expected (onMetaData names
+   * no audio codec), or TRACK_WAIT_MS have passed. A run without video starts
+   * at an audio frame once the audio is configured and video is not expected,
+   * or TRACK_WAIT_MS have passed. Without onMetaData either track may come.
    */
-  #plan(measured?: SourceMeasurement, decide = false): void {
-    const video = this.#video!;
-    const ladder = this.#settings.ladder ?? DEFAULT_LADDER;
-    // Measured figures win over what onMetaData declares; the frame rate is not capped by a measurement (ms timestamps jitter).
-    const planned = measured === undefined || !(measured.kbps > 0)
-      ? this.#declaredPlan()
-      : planLadder(ladder, { width: video.width, height: video.height, bitrateKbps: measured.kbps, ...this.#declaredFps() }, this.#settings.maxHeight);
-    let rungs = planned;
-    if (measured !== undefined && decide) {
-      this.#copyRung = undefined;
-      this.#sourceKeyframes = undefined;
-      const fit = decidePassthrough({ video, measured, ladder, planned, maxHeight: this.#settings.maxHeight, segmentSeconds: this.#settings.segmentSeconds });
-      const encoded = fit.fits ? planned.filter((r) => r.name !== fit.replaces) : planned;
-      if (fit.fits && encoded.length === 0) {
-        this.#setPassthrough({ status: 'off', reason: 'no other rung to encode', measuredKbps: Math.round(measured.kbps) });
-      } else if (fit.fits) {
-        this.#copyRung = fit.rung;
-        this.#sourceKeyframes = { gopSeconds: fit.gopSeconds, fps: measured.fps };
-        rungs = [fit.rung, ...encoded];
-        this.#setPassthrough({ status: 'on', rung: fit.rung.name, measuredKbps: Math.round(measured.kbps) });
-      } else {
-        this.#setPassthrough({ status: 'off', reason: fit.reason, measuredKbps: Math.round(measured.kbps) });
+  #startTracks(message: MediaMessage): RunTracks | undefined {
+    if (message.typeId === 18 || message.config) return undefined;
+    const video = this.#video !== undefined;
+    const audio = this.#audio !== undefined;
+    const meta = this.#metadata;
+    const waited = ((message.timestamp - this.#firstMediaAt!) | 0) >= TRACK_WAIT_MS;
+    if (message.typeId === 9 && message.keyframe && video) {
+      if (audio) return { video: true, audio: true };
+      return this.#startWithout('audio', meta === undefined || announced(meta['audiocodecid']) || this.#sawAudio, waited);
+    }
+    if (message.typeId === 8 && audio && !video) return this.#startWithout('video', meta === undefined || announced(meta['videocodecid']) || this.#sawVideo, waited);
+    return undefined;
+  }
+
+  /** Starts without `missing` when it is not expected, or (saying so) once the wait is over; else waits. */
+  #startWithout(missing: 'audio' | 'video', expected: boolean, waited: boolean): RunTracks | undefined {
+    if (expected && !waited) return undefined;
+    if (expected) {
+      this.#log.warn(
+        { waitedMs: TRACK_WAIT_MS, [`${missing}codecid`]: this.#metadata?.[`${missing}codecid`] },
+        `no ${missing} configuration arrived in time: starting without ${missing} (${missing} that comes later starts a new run)`,
+      );
+    }
+    return { video: missing !== 'video', audio: missing !== 'audio' };
+  }
+
+  /**
+   * Plans the run: its tracks, and for video the ladder, its bitrates capped
+   * at the bitrate measured over the first seconds (else the one onMetaData
+   * declares), and (`decide`) the top rung passed through when the source fits
+   * (passthrough-fit.ts).
+   */
+  #plan(wanted: RunTracks, measured?: SourceMeasurement, decide = false): void {
+    let tracks = wanted;
+    const video = this.#video;
+    let rungs: Rung[] = [];
+    if (tracks.video && video !== undefined) {
+      const ladder = this.#settings.ladder ?? DEFAULT_LADDER;
+      const [width, height] = displaySize(video);
+      // Measured figures win over what onMetaData declares; the frame rate is not capped by a measurement (ms timestamps jitter).
+      const planned =
+        measured === undefined || !(measured.kbps > 0)
+          ? this.#declaredPlan()
+          : planLadder(ladder, { width, height, bitrateKbps: measured.kbps, ...this.#declaredFps() }, this.#settings.maxHeight);
+      rungs = planned;
+      if (measured !== undefined && decide) {
+        this.#copyRung = undefined;
+        this.#sourceKeyframes = undefined;
+        const fit = decidePassthrough({ video, measured, ladder, planned, maxHeight: this.#settings.maxHeight, segmentSeconds: this.#settings.segmentSeconds });
+        const encoded = fit.fits ? planned.filter((r) => r.name !== fit.replaces) : planned;
+        if (fit.fits && encoded.length === 0) {
+          this.#setPassthrough({ status: 'off', reason: 'no other rung to encode', measuredKbps: Math.round(measured.kbps) });
+        } else if (fit.fits) {
+          this.#copyRung = fit.rung;
+          this.#sourceKeyframes = { gopSeconds: fit.gopSeconds, fps: measured.fps };
+          rungs = [fit.rung, ...encoded];
+          this.#setPassthrough({ status: 'on', rung: fit.rung.name, measuredKbps: Math.round(measured.kbps) });
+        } else {
+          this.#setPassthrough({ status: 'off', reason: fit.reason, measuredKbps: Math.round(measured.kbps) });
+        }
       }
     }
+    // No supported ffmpeg reads HEVC, AV1 or any Enhanced RTMP tag in FLV: those sources are fed as Matroska, which carries AAC, MP3 and Opus audio.
+    const matroska = (tracks.video && (video?.codec === 'hevc' || video?.codec === 'av1' || this.#enhancedVideo)) || (tracks.audio && this.#enhancedAudio);
+    const audio = this.#audio;
+    if (matroska && tracks.audio && audio !== undefined && !mkvCarriesAudio(audio.codec)) {
+      this.#log.warn({ audio: audio.codec, video: video?.codec }, 'this audio codec cannot be fed with HEVC, AV1 or Enhanced RTMP media (AAC, MP3 and Opus can): transcoding without audio');
+      tracks = { ...tracks, audio: false };
+    }
+    this.#run = {
+      tracks,
+      video: tracks.video ? video : undefined,
+      matroska: matroska ? { ...(tracks.video && video !== undefined ? { video } : {}), ...(tracks.audio && audio !== undefined ? { audio } : {}) } : undefined,
+    };
     this.state.rungs = rungs;
     this.#tracks = [
       ...rungs.map((r): TrackSpec => ({ name: r.name, kind: 'video', bandwidth: r.bitrateKbps * 1000, frameRate: r.fps })),
-      ...(this.#audio === undefined ? [] : [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }]),
+      ...(tracks.audio ? [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }] : []),
     ];
     this.#args = this.#buildArgs();
-    this.#log.info({ rungs: rungs.map((r) => r.name) }, 'transcode planned');
+    this.#log.info({ rungs: rungs.map((r) => r.name), audio: tracks.audio ? (this.#audio?.codec ?? 'yes') : 'none' }, 'transcode planned');
+  }
+
+  /**
+   * The source changed under the running plan: a new plan, and a new run (a
+   * discontinuity) that starts at the next keyframe once the current run has
+   * finished writing what it has. The current run takes nothing more, so no
+   * frame of the new source is scaled into the old rungs.
+   */
+  #replan(why: string): void {
+    const tracks: RunTracks = { video: this.#video !== undefined, audio: this.#audio !== undefined };
+    this.#log.info({ why }, 'the source changed: re-planning in a new run');
+    if (this.#copyRung !== undefined) {
+      this.#copyRung = undefined;
+      this.#sourceKeyframes = undefined;
+      this.#setPassthrough({ ...this.state.passthrough, status: 'off', reason: why });
+      delete this.state.passthrough!.rung;
+    }
+    this.#plan(tracks, this.#measurement);
+    const process = this.#process;
+    if (process?.running) {
+      this.#rollovers.add(process);
+      void process.stop();
+    }
   }
 
   /** The live run's arguments for the stream's current encoder: every rung but a passed-through one. */
@@ -353,9 +523,10 @@ export class StreamTranscoder {
       ...(encoder === 'vaapi' && this.#settings.vaapiDevice !== undefined ? { vaapiDevice: this.#settings.vaapiDevice } : {}),
       segmentSeconds: this.#settings.segmentSeconds,
       partSeconds: this.#settings.partSeconds,
-      audio: this.#audio !== undefined,
+      audio: this.#run?.tracks.audio ?? false,
       audioKbps: this.#settings.audioKbps,
       progressUrl: 'pipe:3',
+      ...(this.#run?.matroska === undefined ? {} : { inputFormat: 'matroska' as const }),
       firstFd: OUTPUT_FD,
     });
   }
@@ -376,7 +547,10 @@ export class StreamTranscoder {
     this.#process = process;
     process.on('progress', (p) => {
       this.state.progress = p;
-      if (this.state.status === 'starting' && p.frame > 0) this.state.status = 'encoding';
+      // An audio-only run encodes no frames: its output time says it is encoding.
+      if (this.state.status === 'starting' && (p.frame > 0 || (this.state.rungs.length === 0 && p.outTimeSeconds > 0))) {
+        this.state.status = 'encoding';
+      }
     });
     process.on('output', (i, bytes) => {
       try {
@@ -392,7 +566,7 @@ export class StreamTranscoder {
     });
     process.on('exit', (exit) => this.#onExit(process, exit));
     process.start();
-    process.write(this.#feed.start());
+    process.write(this.#feed.start(this.#run!.tracks, this.#run!.matroska));
     this.#log.info({ pid: process.pid, run }, 'ffmpeg started');
   }
 

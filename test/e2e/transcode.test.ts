@@ -265,23 +265,16 @@ describe('a source clock that jumps backwards, packaged', () => {
 
   test('the output continues on one timeline: no freeze, no discontinuity, the jump counted', async () => {
     const { TestRtmpClient } = await import('../support/rtmp-client.ts');
-    const { PUBLISHER_FFMPEG } = await import('../support/ffmpeg.ts');
+    const { synthesizeFlv, sendTag } = await import('../support/flv.ts');
     // 6 s of 320x240 H.264 + AAC as FLV tags, 1 s GOPs.
-    const flv = (await execFileAsync(PUBLISHER_FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-f', 'lavfi', '-i', 'sine',
-      '-t', '6', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', 'pipe:1'], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
-    const tags: { type: number; time: number; body: Buffer }[] = [];
-    for (let at = 13; at + 11 <= flv.length; ) {
-      const size = flv.readUIntBE(at + 1, 3);
-      tags.push({ type: flv[at]!, time: (flv.readUIntBE(at + 4, 3) | (flv[at + 7]! << 24)) >>> 0, body: flv.subarray(at + 11, at + 11 + size) });
-      at += 11 + size + 4;
-    }
+    const tags = await synthesizeFlv({ seconds: 6 });
     const s = await server();
     const { client, streamId } = await TestRtmpClient.connected(s.port);
     assert.equal((await client.publish(streamId, 'jumpy')).code, 'NetStream.Publish.Start');
     // The second half is sent with the clock set back by 3 s, as a publisher whose encoder restarted would.
     for (const tag of tags) {
       const time = tag.time >= 3000 ? tag.time - 3000 : tag.time;
-      client.send({ csid: tag.type === 9 ? 6 : tag.type === 8 ? 4 : 5, typeId: tag.type, streamId, timestamp: time, payload: tag.body });
+      sendTag(client, streamId, tag, time);
       if (tag.type === 9) await new Promise((r) => setTimeout(r, 8)); // a little faster than real time
     }
     const output = () => s.outputs.get('jumpy');

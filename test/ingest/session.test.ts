@@ -47,15 +47,15 @@ describe('RTMP session', () => {
     assert.equal(entry.mediaBytes, 10 * 1002);
   });
 
-  test('Enhanced RTMP HEVC is recognised and refused by name', () => {
-    const h = publishing('hevc');
-    // IsExHeader | keyframe | PacketTypeSequenceStart, FourCC 'hvc1', then a (short) record.
-    h.send(new ClientBytes().raw(6, 9, 1, 0, Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.alloc(23)])).bytes());
+  test('Enhanced RTMP VP9 is recognised and refused by name (HEVC and AV1 are taken)', () => {
+    const h = publishing('vp9');
+    // IsExHeader | keyframe | PacketTypeSequenceStart, FourCC 'vp09', then a record.
+    h.send(new ClientBytes().raw(6, 9, 1, 0, Buffer.concat([Buffer.from([0x90]), Buffer.from('vp09'), Buffer.alloc(23)])).bytes());
     const last = h.statuses().at(-1)!;
     assert.equal(last.code, 'NetStream.Publish.Rejected');
     assert.equal(last.status, 400);
-    assert.match(last.description, /hevc \(Enhanced RTMP FourCC 'hvc1'\) is not supported; publish H\.264/);
-    assert.equal(h.registry.get('hevc'), undefined);
+    assert.match(last.description, /vp9 \(Enhanced RTMP FourCC 'vp09'\) is not supported; publish H\.264, HEVC or AV1/);
+    assert.equal(h.registry.get('vp9'), undefined);
     assert.deepEqual(h.ended, ['refused']);
     h.clock.advance(500);
     assert.equal(h.socket.destroyed, true, 'closed after the grace');

@@ -85,6 +85,29 @@ describe('parseAvcSps on hand-built parameter sets', () => {
     assert.throws(() => parseAvcDecoderConfig(avcC(tooLong)), isCode('ERR_MEDIA_INVALID'));
   });
 
+  it('the VUI sample aspect ratio: every aspect_ratio_idc of Table E-1, Extended_SAR reduced, 1:1, unspecified and reserved left out, a VUI cut short taken as square', () => {
+    const withVui = (vui: (w: BitWriter) => BitWriter) =>
+      parseAvcDecoderConfig(avcC(vui(new BitWriter()
+        .u(8, 0x67).u(8, 66).u(8, 0).u(8, 30).ue(0)
+        .ue(0).ue(2).ue(1).u(1, 0).ue(43).ue(35).u(1, 1).u(1, 1).u(1, 0) // 704x576, frame_mbs_only, no cropping
+      ).rbsp())).sar;
+    const table: [number, number][] = [[1, 1], [12, 11], [10, 11], [16, 11], [40, 33], [24, 11], [20, 11], [32, 11], [80, 33], [18, 11], [15, 11], [64, 33], [160, 99], [4, 3], [3, 2], [2, 1]];
+    table.forEach((sar, i) => assert.deepEqual(withVui((w) => w.u(1, 1).u(1, 1).u(8, i + 1).u(1, 0)), i === 0 ? undefined : sar, `idc ${i + 1}`));
+    assert.deepEqual(withVui((w) => w.u(1, 1).u(1, 1).u(8, 255).u(16, 128).u(16, 90)), [64, 45], 'Extended_SAR 128:90 reduced');
+    assert.equal(withVui((w) => w.u(1, 1).u(1, 1).u(8, 255).u(16, 0).u(16, 90)), undefined, 'a zero term is unspecified');
+    assert.equal(withVui((w) => w.u(1, 1).u(1, 1).u(8, 0)), undefined, 'idc 0: unspecified');
+    assert.equal(withVui((w) => w.u(1, 1).u(1, 1).u(8, 17)), undefined, 'idc 17: reserved');
+    assert.equal(withVui((w) => w.u(1, 1).u(1, 0)), undefined, 'no aspect ratio info');
+    assert.equal(withVui((w) => w.u(1, 0)), undefined, 'no VUI');
+    assert.equal(withVui((w) => w.u(1, 1).u(1, 1).u(4, 15)), undefined, 'a VUI cut inside aspect_ratio_idc');
+  });
+
+  it('x264 SARs: 16:11 from the table, 64:45 as Extended_SAR (ffmpeg 5.1, -vf setsar)', () => {
+    assert.deepEqual(parseAvcDecoderConfig(record('avc-sar-16x11-352x288.tag.bin')).sar, [16, 11]);
+    const pal = parseAvcDecoderConfig(record('avc-sar-64x45-720x576.tag.bin'));
+    assert.deepEqual([pal.width, pal.height, pal.sar], [720, 576, [64, 45]]);
+  });
+
   it('removes emulation prevention bytes before parsing', () => {
     // profile 66, constraint 0, level 0: "42 00 00" then ue(0)=1 → 0x00 0x00 0x03 escape needed after two zero bytes.
     const raw = new BitWriter()

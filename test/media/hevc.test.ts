@@ -25,6 +25,37 @@ function spsPayloadOffset(record: Buffer): number {
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
+describe('the HEVC VUI sample aspect ratio (through the whole SPS up to the VUI)', () => {
+  it('libx265 with -vf setsar: 64:45 as Extended_SAR, 16:11 from the table (with scaling lists on); square sources have none', () => {
+    assert.deepEqual(parseHevcDecoderConfig(fixture('hevc-sar-64x45-352x288.hvcC.bin')).sar, [64, 45]);
+    assert.deepEqual(parseHevcDecoderConfig(fixture('hevc-sar-16x11-scaling-352x288.hvcC.bin')).sar, [16, 11]);
+    for (const f of ['hevc-main-854x480.hvcC.bin', 'hevc-main10-1920x1080.hvcC.bin', 'hevc-rext444-854x480.hvcC.bin', 'hevc-main-sublayers-640x360.hvcC.bin']) {
+      assert.equal(parseHevcDecoderConfig(fixture(f)).sar, undefined, f);
+    }
+  });
+
+  it('an SPS whose tail is zeroed from any offset parses (a sane SAR or none) or throws ERR_MEDIA_*', () => {
+    const record = fixture('hevc-sar-64x45-352x288.hvcC.bin');
+    const off = spsPayloadOffset(record);
+    const spsLength = record.readUInt16BE(off - 4);
+    let cutsThatParse = 0;
+    for (let cut = 1; cut < spsLength - 2; cut++) {
+      const copy = Buffer.from(record);
+      copy.fill(0, off + cut, off - 2 + spsLength); // zero the SPS tail: its exp-Golomb codes run out
+      try {
+        const parsed = parseHevcDecoderConfig(copy);
+        cutsThatParse++;
+        assert.ok(parsed.width > 0 && parsed.height > 0);
+        if (parsed.sar !== undefined) assert.ok(parsed.sar.every((n) => Number.isInteger(n) && n > 0), `cut ${cut}: ${parsed.sar}`);
+      } catch (err) {
+        if (err instanceof assert.AssertionError) throw err;
+        assert.match((err as { code?: string }).code ?? '', /^ERR_MEDIA_/);
+      }
+    }
+    assert.ok(cutsThatParse > 0);
+  });
+});
+
 describe('parseHevcDecoderConfig on libx265 records', () => {
   const cases = [
     // 854 is not a multiple of the 8-sample min CB: conf_win_right_offset 1 (× SubWidthC 2).

@@ -73,13 +73,17 @@ function assertSane(result: unknown): void {
     if (key in r) assert.ok(Number.isInteger(r[key]) && (r[key] as number) > 0, `${key} = ${String(r[key])}`);
   }
   if ('payload' in r) assert.ok(Buffer.isBuffer(r.payload));
+  if ('sar' in r) {
+    const sar = r.sar as number[];
+    assert.ok(sar.length === 2 && sar.every((n) => Number.isInteger(n) && n > 0) && sar[0] !== sar[1], `sar = ${String(sar)}`);
+  }
   if ('compositionTimeMs' in r) assert.ok(Number.isInteger(r.compositionTimeMs));
 }
 
 describe('truncation at every byte offset', () => {
   it('fixtures themselves parse', () => {
-    assert.equal(avcRecords.length, 6);
-    assert.equal(hevcRecords.length, 4);
+    assert.equal(avcRecords.length, 8);
+    assert.equal(hevcRecords.length, 6);
     assert.equal(av1Records.length, 3);
     assert.equal(ascs.length, 2);
     for (const t of targets) for (const b of t.corpus) assert.equal(attempt(t.parse, b), 'ok', t.name);

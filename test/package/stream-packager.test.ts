@@ -164,6 +164,31 @@ describe('StreamPackager', () => {
     assert.deepEqual(segments.map((s) => [s.msn, s.discontinuity, s.parts.map((x) => x.bytes.toString()[0]).join('')]), [[1, 0, 'a'], [2, 1, 'b']]);
   });
 
+  test('a run that carries other tracks (a re-planned source) retires the old ones; a name that comes back continues its numbering', () => {
+    const p = packager({}, []);
+    const frag = (track: string, t: number, run: number) =>
+      p.fragment(track, { bytes: Buffer.from(track), baseDecodeTime: t * VIDEO_TS, duration: 2 * VIDEO_TS, independent: true }, t * 1000, run);
+    const first = p.beginRun([TRACKS[0]!]);
+    p.init('360p', videoInit, first);
+    frag('360p', 0, first);
+    frag('360p', 2, first);
+    assert.equal(p.playable, true);
+    const second = p.beginRun([{ name: '240p', kind: 'video', bandwidth: 400_000, frameRate: 30 }]);
+    assert.deepEqual(p.snapshot(4000).video.map((r) => r.name), [], 'the retired 360p is listed no more; 240p has nothing yet');
+    assert.equal(p.playable, false, 'not playable until the new run has a segment');
+    assert.equal(p.resource('360p-abc123-1.m4s'), undefined, 'nor served');
+    p.init('240p', { ...videoInit, width: 320, height: 240 }, second);
+    frag('240p', 0, second);
+    frag('240p', 2, second);
+    assert.deepEqual(p.snapshot(9000).video.map((r) => r.name), ['240p']);
+    assert.equal(p.playable, true);
+    const third = p.beginRun([TRACKS[0]!]);
+    p.init('360p', videoInit, third);
+    frag('360p', 0, third);
+    const back = p.snapshot(12_000).video[0]!;
+    assert.deepEqual([back.name, back.segments[0]!.msn, back.segments[0]!.discontinuity], ['360p', 3, 2], 'numbering goes on: no URI is reused');
+  });
+
   test('an encoder clock that goes back within a run keeps the timeline monotonic', () => {
     const p = packager();
     p.beginRun();

@@ -169,7 +169,7 @@ describe('ServerConnection: push(bytes) → { out, events }', () => {
     ['publish before connect', new ClientBytes().command('publish', 0, null, ['k'], 1).bytes(), 'ERR_RTMP_COMMAND', /before connect/],
     ['publish on a stream createStream did not return', new ClientBytes().command('connect', 1, { app: 'live' }).command('publish', 0, null, ['k'], 7).bytes(), 'ERR_RTMP_COMMAND', /message stream 7/],
     ['connect to another application', new ClientBytes().command('connect', 1, { app: 'vod' }).bytes(), 'ERR_RTMP_APP_REJECTED', /'vod' refused/],
-    ['Enhanced RTMP HEVC', new ClientBytes().publish('k').raw(6, 9, 1, 0, Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.alloc(23)])).bytes(), 'ERR_MEDIA_UNSUPPORTED', /hevc \(Enhanced RTMP FourCC 'hvc1'\)/],
+    ['Enhanced RTMP VP9', new ClientBytes().publish('k').raw(6, 9, 1, 0, Buffer.concat([Buffer.from([0x90]), Buffer.from('vp09'), Buffer.alloc(23)])).bytes(), 'ERR_MEDIA_UNSUPPORTED', /vp9 \(Enhanced RTMP FourCC 'vp09'\)/],
     ['a short Acknowledgement', new ClientBytes().raw(2, 3, 0, 0, Buffer.alloc(2)).bytes(), 'ERR_RTMP_PROTOCOL', /Acknowledgement/],
     ['Set Chunk Size 0', new ClientBytes().raw(2, 1, 0, 0, Buffer.alloc(4)).bytes(), 'ERR_RTMP_CHUNK_SIZE', /Set Chunk Size 0/],
   ];

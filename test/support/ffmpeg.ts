@@ -61,22 +61,28 @@ export interface PublishOptions {
   fps?: number;
   videoKbps?: number;
   audio?: boolean;
+  /** Publish video (default true); false: audio only. */
+  video?: boolean;
+  /** The audio encoder (default `aac`), e.g. `libmp3lame`. */
+  audioCodec?: string;
   extra?: string[];
   /** How long past its `seconds` it may run before it is killed and `exited` rejects (default 30 s). */
   graceMs?: number;
 }
 
-/** ffmpeg publishes a synthetic H.264 + AAC stream (testsrc2 + sine) in real time. */
+/** ffmpeg publishes a synthetic H.264 + AAC stream (testsrc2 + sine) in real time; either track may be left out. */
 export function ffmpegPublish(url: string, o: PublishOptions = {}): Publisher {
-  const { width = 320, height = 240, seconds = 3, fps = 30, videoKbps = 300, audio = true } = o;
+  const { width = 320, height = 240, seconds = 3, fps = 30, videoKbps = 300, audio = true, video = true, audioCodec = 'aac' } = o;
   const args = [
     '-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:1', '-re',
-    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`,
+    ...(video ? ['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`] : []),
     ...(audio ? ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100'] : []),
     '-t', String(seconds),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(fps), '-pix_fmt', 'yuv420p',
-    '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps}k`,
-    ...(audio ? ['-c:a', 'aac', '-b:a', '64k'] : []),
+    ...(video
+      ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(fps), '-pix_fmt', 'yuv420p',
+        '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps}k`]
+      : []),
+    ...(audio ? ['-c:a', audioCodec, '-b:a', '64k'] : []),
     ...(o.extra ?? []),
     '-f', 'flv', url,
   ];

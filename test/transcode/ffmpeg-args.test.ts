@@ -284,9 +284,17 @@ describe('buildCmafPipeArgs: every rung and the audio as fragmented MP4 on a pip
     assert.deepEqual(pipeOutputFds({ ...base, rungs, audio: false }), { video: [4, 5], audio: undefined });
   });
 
+  test('audio only: no rungs, no filter graph, one AAC output on the first fd', () => {
+    const args = buildCmafPipeArgs({ ...base, rungs: [], audio: true });
+    assert.ok(!args.includes('-filter_complex'));
+    assert.deepEqual(args.filter((a) => a.startsWith('pipe:')), ['pipe:3', 'pipe:0', 'pipe:4']);
+    assert.deepEqual(args.slice(args.indexOf('-map'), args.indexOf('-map') + 6), ['-map', '0:a:0', '-af', 'aresample=async=1', '-c:a', 'aac']);
+    assert.deepEqual(pipeOutputFds({ ...base, rungs: [], audio: true }), { video: [], audio: 4 });
+  });
+
   test('bad plans are refused', () => {
     const bad = { code: 'ERR_TRANSCODE_PLAN_INVALID' };
-    assert.throws(() => buildCmafPipeArgs({ ...base, rungs: [] }), bad);
+    assert.throws(() => buildCmafPipeArgs({ ...base, rungs: [], audio: false }), bad);
     assert.throws(() => buildCmafPipeArgs({ ...base, partSeconds: 0 }), bad);
     assert.throws(() => buildCmafPipeArgs({ ...base, partSeconds: 3 }), bad);
     assert.throws(() => buildCmafPipeArgs({ ...base, firstFd: 2 }), bad);

@@ -29,6 +29,23 @@ describe('GopFeed', () => {
     assert.equal(tagTime(feed.push(audio(5015), 0)!), 0, 'slightly earlier audio clamps to 0');
   });
 
+  test('a run without video starts at the first audio frame; a run without audio holds audio back', () => {
+    const feed = new GopFeed({ maxBacklogBytes: 1000 });
+    feed.push(aacConfig, 0);
+    const head = feed.start({ video: false, audio: true });
+    assert.equal(head[4], 0x04, 'audio flag only');
+    assert.equal(tagTime(feed.push(audio(7000), 0)!), 0, 'the first audio frame starts the run');
+    assert.equal(tagTime(feed.push(audio(7023), 0)!), 23);
+    assert.equal(feed.push(video(7030, true), 0), undefined, 'video is not part of this run');
+    assert.equal(feed.push(avcConfig, 0), undefined, 'nor its configuration');
+    assert.ok(feed.ready, 'which is kept for the next run');
+    const both = feed.start({ video: true, audio: false });
+    assert.equal(both[4], 0x01);
+    assert.equal(feed.push(audio(7100), 0), undefined);
+    assert.ok(feed.push(video(7110, true), 0));
+    assert.equal(feed.push(audio(7120), 0), undefined, 'audio held back in a video-only run');
+  });
+
   test('a backlog drops whole GOPs and resumes at a keyframe once it drains', () => {
     const feed = new GopFeed({ maxBacklogBytes: 1000 });
     feed.push(avcConfig, 0);
