@@ -59,6 +59,8 @@ describe('esbuild bundle', () => {
     const { child, log } = start(out, port);
     try {
       await waitUntil(() => log().includes('RTMP listening'), `bundle to listen: ${log()}`);
+      // ffmpeg is looked for by the encoder probe, once the listeners are up.
+      await waitUntil(() => log().includes('"msg":"ffmpeg chosen"'), `ffmpeg chosen: ${log()}`);
       const ffmpeg = chosen(log());
       assert.equal(ffmpeg.source, 'path');
       assert.match(ffmpeg.path, /^\/(usr\/)?bin\/ffmpeg$/);
@@ -87,6 +89,8 @@ describe('esbuild bundle', () => {
     const { child, log } = start(inside, await freePort());
     try {
       await waitUntil(() => log().includes('RTMP listening'), `bundle to listen: ${log()}`);
+      // ffmpeg is looked for by the encoder probe, once the listeners are up.
+      await waitUntil(() => log().includes('"msg":"ffmpeg chosen"'), `ffmpeg chosen: ${log()}`);
       const ffmpeg = chosen(log());
       assert.equal(ffmpeg.source, 'ffmpeg-static');
       assert.equal(ffmpeg.path, join(ROOT, 'node_modules/ffmpeg-static/bin/linux/x64/ffmpeg'));
