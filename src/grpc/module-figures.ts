@@ -195,8 +195,8 @@ export function streamMetrics(streams: readonly StreamEntry[], now: number) {
     const p = s.transcode?.progress;
     return {
       streamKey: s.key,
-      // What ffmpeg encodes while transcoding; as ingested otherwise (transcoding off, or not yet started).
-      fps: p?.fps ?? Math.round(s.ingestFps * 100) / 100,
+      // As ingested, whether the stream is transcoded or not (issue 16): what the publisher sends, not what ffmpeg keeps up with (encoder_speed says that).
+      fps: Math.round(s.ingestFps * 100) / 100,
       duration: (now - s.startedAt) / 1000,
       droppedFrames: (p?.dropFrames ?? 0) + (s.transcode?.droppedFrames ?? 0),
       // int32 in the contract: the speed factor rounded (1.49x → 1).

@@ -175,8 +175,10 @@ describe('routes and metrics from the registry', () => {
     const fell = entry('f', 0, { encoder: 'x264', fallback: { from: 'nvenc', reason: 'OpenEncodeSessionEx failed: out of memory (10)' } });
     assert.equal(streamRoutes([fell], 5000)[0]!.encoder, 'x264', 'the encoder the stream uses now');
   });
-  test('StreamMetrics fields', () => {
-    assert.deepEqual(streamMetrics([entry('cam', 0, {})], 12_500), [
+  test('StreamMetrics fields; fps as ingested, transcoded or not', () => {
+    const cam = entry('cam', 0, { progress: { ...entry('x', 0, {}).transcode!.progress!, fps: 12 } }); // ffmpeg behind
+    cam.ingestFps = 29.97;
+    assert.deepEqual(streamMetrics([cam], 12_500), [
       { streamKey: 'cam', fps: 29.97, duration: 12.5, droppedFrames: 5, encoderSpeed: 1 },
     ]);
     // Not transcoded (transcoding off): the fps measured at ingest, not 0.
