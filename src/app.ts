@@ -180,8 +180,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     },
   });
   const system = new SystemSampler(new SystemMonitor(), { onError: (err) => log.warn({ err }, 'system sample failed') });
-  // Not awaited: the listeners need not wait for the first /proc walk (RPCs read an empty sample until it is in).
-  void system.start();
+  await system.start();
   const metrics = createMetrics({
     registry,
     http,
