@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +12,7 @@ import { Health, HealthCheckResponse_ServingStatus as Serving, type HealthCheckR
 import { ModuleService, type HealthCheckResponse, type RoutesResponse } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
 import { grpcDefinition } from '../../src/grpc/adapter.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
+import { accepts, freePort, listenersAt } from '../support/ports.ts';
 import { closedWithin } from '../support/process.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -28,26 +27,6 @@ function call<T>(client: Client, method: string, req: object = {}): Promise<T> {
   const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
   return new Promise((resolve, reject) => {
     fn.call(client, req, new Metadata(), { deadline: Date.now() + 5000 }, (err: ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** True when a TCP connection to the port is accepted. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }
 
@@ -81,12 +60,7 @@ describe('start-up: listeners first, the encoder probe in the background', () =>
       cwd: tmpdir(),
       env: {
         PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        RTMP_HOST: '127.0.0.1',
-        RTMP_PORT: String(rtmp),
-        RTMP_HTTP_HOST: '127.0.0.1',
-        RTMP_HTTP_PORT: String(http),
-        RTMP_GRPC_HOST: '127.0.0.1',
-        RTMP_GRPC_PORT: String(grpc),
+        ...listenersAt({ rtmp, http, grpc }),
         RTMP_DRAIN_GRACE_MS: '0',
         RTMP_OUTPUT_DIR: tempOutputDir(),
         RTMP_CACHE_DIR: mkdtempSync(join(tmpdir(), 'proxy-rtmp-cache-')),
@@ -164,9 +138,9 @@ describe('start-up: listeners first, the encoder probe in the background', () =>
 
       child.kill('SIGTERM');
       assert.equal((await exited)[0], 0, out);
-      process.stderr.write(`# spawn → RTMP, HTTP and gRPC accepting (node bundle, tsx-free): ${Math.round(listenMs)} ms; probe ${String(chosen['ms'])} ms after that\n`);
-      // A generous bound for a loaded 2-core box (bench/cold-start.ts has the figure): far less than the probe.
-      assert.ok(listenMs < SLOW_PROBE_S * 1000 - 1000, `listening took ${Math.round(listenMs)} ms`);
+      // The figure only (bench/cold-start.ts measures it properly): on a loaded 2-core box it is seconds. What is
+      // asserted above is what does not depend on the load: the listeners were up for the whole slow probe.
+      process.stderr.write(`# spawn → RTMP, HTTP and gRPC accepting (node bundle): ${Math.round(listenMs)} ms; probe ${String(chosen['ms'])} ms after that\n`);
     } finally {
       child.kill('SIGKILL');
     }
