@@ -218,6 +218,8 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const grpc = new GrpcServer({ host: config.grpc.host, port: config.grpc.port }, handlers, log);
   const grpcPort = await grpc.listen();
   grpc.setReady();
+  // process.uptime(): from the process's own start, so the figure does not depend on who measures it.
+  log.info({ sinceStartMs: Math.round(process.uptime() * 1000), probing: pending !== undefined }, 'listeners up');
   const probed =
     pending === undefined
       ? Promise.resolve()
