@@ -18,12 +18,13 @@ import { DEFAULT_CONFIG } from '../src/config/index.ts';
 import { buildFfmpegArgs, formatFps } from '../src/transcode/ffmpeg-args.ts';
 import { DEFAULT_LADDER, planLadder, type Rung } from '../src/transcode/ladder.ts';
 import type { BenchContext, SectionResult } from './lib/context.ts';
+import type { Input } from './lib/inputs.ts';
 import { descendants, ownCpuSeconds, reapedChildrenCpuSeconds, treeCpuSeconds } from './lib/proc.ts';
 import { publish } from './lib/publish.ts';
 import { NGINX_HINT, startNginx, startOurs } from './lib/servers.ts';
 import { fmt, start, waitFor } from './lib/util.ts';
 
-interface LadderRun {
+export interface LadderRun {
   name: string;
   cpuSeconds: number;
   mediaSeconds: number;
@@ -56,16 +57,21 @@ function countSegments(dir: string, rungs: number): number {
  * sequence number of its last segment.
  */
 async function countServedSegments(httpPort: number, key: string): Promise<number> {
+  return (await servedSegmentsPerVariant(httpPort, key)).reduce((a, b) => a + b, 0);
+}
+
+/** Per variant of `key`'s master playlist, the media sequence number of its last segment (0 when none). */
+export async function servedSegmentsPerVariant(httpPort: number, key: string): Promise<number[]> {
   const base = `http://127.0.0.1:${httpPort}/streams/${key}/`;
   const master = await fetch(`${base}master.m3u8`).then((r) => (r.ok ? r.text() : ''), () => '');
-  let total = 0;
+  const counts: number[] = [];
   for (const variant of master.split('\n').filter((l) => l.endsWith('.m3u8') && !l.startsWith('#'))) {
     const media = await fetch(base + variant).then((r) => (r.ok ? r.text() : ''), () => '');
     const sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(media)?.[1] ?? 0);
     const listed = (media.match(/^#EXTINF:/gm) ?? []).length;
-    if (listed > 0) total += sequence + listed - 1;
+    counts.push(listed > 0 ? sequence + listed - 1 : 0);
   }
-  return total;
+  return counts;
 }
 
 /** The rungs proxy-rtmp plans for the source (its onMetaData carries 30 fps and the bitrate). */
@@ -74,8 +80,8 @@ export function rungsFor(ctx: BenchContext): Rung[] {
   return planLadder(DEFAULT_LADDER, { width: s.width, height: s.height, fps: s.fps, bitrateKbps: s.videoKbps }, 1080);
 }
 
-/** proxy-rtmp's ffmpeg arguments with the stdin input replaced by the file, read at native pace. */
-export function floorArgs(ctx: BenchContext, rungs: Rung[], outDir: string, seconds = ctx.quick ? 10 : undefined): string[] {
+/** proxy-rtmp's ffmpeg arguments with the stdin input replaced by the file (`source`, default the ladder source), read at native pace. */
+export function floorArgs(ctx: BenchContext, rungs: Rung[], outDir: string, seconds = ctx.quick ? 10 : undefined, source: Input = ctx.ladderSource): string[] {
   const t = DEFAULT_CONFIG.transcode;
   const args = buildFfmpegArgs({
     rungs,
@@ -89,7 +95,7 @@ export function floorArgs(ctx: BenchContext, rungs: Rung[], outDir: string, seco
   });
   const i = args.indexOf('pipe:0');
   if (i < 3 || args[i - 1] !== '-i') throw new Error('unexpected ffmpeg arguments: no -i pipe:0');
-  args.splice(i - 1, 2, '-re', ...(seconds === undefined ? [] : ['-t', String(seconds)]), '-i', ctx.ladderSource.path);
+  args.splice(i - 1, 2, '-re', ...(seconds === undefined ? [] : ['-t', String(seconds)]), '-i', source.path);
   return args;
 }
 
@@ -127,7 +133,7 @@ function withGraph(args: string[], graph: string): string[] {
 }
 
 /** The top rung is the source's own video (`-c:v:0 copy`); the others are chained from it. */
-function passthroughArgs(args: string[], rungs: readonly Rung[]): string[] {
+export function passthroughArgs(args: string[], rungs: readonly Rung[]): string[] {
   const out = withGraph(args, chainGraph(rungs, 1));
   out[out.indexOf('[v0]')] = '0:v:0';
   const result: string[] = [];
@@ -146,7 +152,7 @@ function passthroughArgs(args: string[], rungs: readonly Rung[]): string[] {
 }
 
 /** Runs one bare ffmpeg to the end; its CPU is what this process reaps from it. */
-async function bare(ctx: BenchContext, name: string, args: string[], outDir: string, mediaSeconds: number, rungs: number): Promise<LadderRun> {
+export async function bare(ctx: BenchContext, name: string, args: string[], outDir: string, mediaSeconds: number, rungs: number): Promise<LadderRun> {
   const cpu0 = reapedChildrenCpuSeconds();
   const c = start(ctx.ffmpeg.path, args);
   const code = await c.closed;
@@ -157,13 +163,21 @@ async function bare(ctx: BenchContext, name: string, args: string[], outDir: str
   return r;
 }
 
-async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number): Promise<LadderRun> {
-  const server = await startOurs(ctx.bundlePath, { transcode: true, ffmpegPath: ctx.ffmpeg.path, env: { RTMP_LINGER_SECONDS: '600' } });
+/** What differs between proxy-rtmp runs: the source, extra environment, the row's name. */
+export interface OursOptions {
+  source?: Input;
+  env?: Record<string, string>;
+  name?: string;
+}
+
+/** proxy-rtmp with transcoding on, a real-time publisher of the source; its CPU with its ffmpeg's. */
+export async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number, o: OursOptions = {}): Promise<LadderRun & { output: string; perVariant: number[] }> {
+  const server = await startOurs(ctx.bundlePath, { transcode: true, ffmpegPath: ctx.ffmpeg.path, env: { RTMP_LINGER_SECONDS: '600', ...o.env } });
   try {
     await sleep(300);
     const cpu0 = treeCpuSeconds(server.pid);
     const own0 = ownCpuSeconds(server.pid);
-    const pub = publish(ctx.ladderSource.path, server.url('ladder'), { realtime: true, ...(ctx.quick ? { seconds: 10 } : {}) });
+    const pub = publish((o.source ?? ctx.ladderSource).path, server.url('ladder'), { realtime: true, ...(ctx.quick ? { seconds: 10 } : {}) });
     const done = await pub.done;
     if (done.code !== 0) throw new Error(`publisher failed: ${done.stderr.slice(-500)}`);
     // Unpublish ends ffmpeg's stdin: it finishes the playlists and exits; the server reaps it.
@@ -171,12 +185,14 @@ async function ours(ctx: BenchContext, mediaSeconds: number, rungs: number): Pro
     await sleep(200);
     const cpu = treeCpuSeconds(server.pid) - cpu0;
     const own = ownCpuSeconds(server.pid) - own0;
-    const r: LadderRun = {
-      name: 'proxy-rtmp: server + its ffmpeg (publisher -re -c copy)',
+    const r = {
+      name: o.name ?? 'proxy-rtmp: server + its ffmpeg (publisher -re -c copy)',
       cpuSeconds: cpu,
       serverSeconds: own,
       mediaSeconds,
       segments: await countServedSegments(server.httpPort!, 'ladder'),
+      perVariant: await servedSegmentsPerVariant(server.httpPort!, 'ladder'),
+      output: server.output(),
     };
     ctx.log(`  ${r.name.padEnd(58)} ${fmt(cpu, 2)} cpu-s (server process ${fmt(own, 2)}) → ${fmt(cpu / mediaSeconds, 3)} per media-s, ${r.segments} video segments`);
     return r;

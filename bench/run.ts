@@ -5,7 +5,7 @@
  *
  *   npm run bench                          # everything (~10 min on 2 cores)
  *   npm run bench -- --quick               # less data, fewer runs: for iterating
- *   npm run bench -- --only ingest,ladder  # some sections: ingest ladder latency grpc cold
+ *   npm run bench -- --only ingest,ladder  # some sections: ingest ladder latency grpc cold glass passthrough
  *   npm run bench -- --write               # replace the figures in bench/README.md
  *   npm run bench -- --no-build            # do not run `npm run build` for the executable
  *   npm run bench -- --ffmpeg /usr/bin/ffmpeg  # transcode with this ffmpeg (default: what a checkout picks)
@@ -16,15 +16,17 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchColdStart } from './cold-start.ts';
+import { benchGlassToGlass } from './glass-to-glass.ts';
 import { benchGrpc } from './grpc.ts';
 import { benchIngest } from './ingest.ts';
 import { benchLadder } from './ladder.ts';
 import { benchLatency } from './latency.ts';
+import { benchPassthrough } from './passthrough.ts';
 import { markdownTable, type BenchContext, type SectionResult } from './lib/context.ts';
 import { input, INGEST_SOURCE, LADDER_SOURCE } from './lib/inputs.ts';
 import { buildBundle, defaultFfmpeg, ensureNms, ffmpegVersion, NGINX_HINT, NMS_HINT, NMS_VERSION, nginxAvailable } from './lib/servers.ts';
 
-const SECTIONS = ['ingest', 'ladder', 'latency', 'grpc', 'cold'] as const;
+const SECTIONS = ['ingest', 'ladder', 'latency', 'grpc', 'cold', 'glass', 'passthrough'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const README = join(import.meta.dirname, 'README.md');
@@ -82,6 +84,8 @@ async function main(): Promise<void> {
     latency: () => benchLatency(ctx),
     grpc: () => benchGrpc(ctx),
     cold: () => benchColdStart(ctx, !values['no-build']),
+    glass: () => benchGlassToGlass(ctx),
+    passthrough: () => benchPassthrough(ctx),
   };
   for (const section of SECTIONS) {
     if (!only.includes(section)) continue;

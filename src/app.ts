@@ -119,6 +119,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         partSeconds: config.transcode.partSeconds,
         audioKbps: config.transcode.audioKbps,
         maxBacklogBytes: config.transcode.maxBacklogBytes,
+        passthrough: config.transcode.passthrough,
         maxHeight,
         ladder: config.transcode.ladder,
       },
@@ -167,7 +168,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     auth.log,
     { ...(auth.authorizer === undefined ? {} : { authorizer: auth.authorizer }), gate: auth.limiter },
   );
-  const http = new HttpServer({ host: config.http.host, port: config.http.port, root: '/' }, auth.log, {
+  const http = new HttpServer({ host: config.http.host, port: config.http.port }, auth.log, {
     ...(auth.playback === undefined ? {} : { playback: auth.playback }),
     outputs: {
       get: (key, file, request) =>

@@ -41,6 +41,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   gst('rtmpsink', 'gstreamer1.0-plugins-bad'),
   gst('rtmp2sink', 'gstreamer1.0-plugins-bad'),
   tool('chromium', 'chromium', 'playing HLS and DASH in hls.js and dash.js, headless (test/support/player.ts)'),
+  tool('nginx', 'nginx', 'a caching reverse proxy in front of proxy-rtmp, as a CDN edge (test/e2e/low-latency.test.ts)'),
   tool('promtool', 'prometheus', 'checking the /metrics exposition (test/metrics, test/auth)'),
   tool('systemd-analyze', 'systemd', 'verifying the systemd unit (test/appliance)'),
   tool('python3', 'python3', 'the sd_notify socket listener (test/appliance)'),

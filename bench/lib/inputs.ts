@@ -21,7 +21,7 @@ export interface Input {
   bytes: number;
 }
 
-interface InputSpec {
+export interface InputSpec {
   name: string;
   width: number;
   height: number;

@@ -171,6 +171,7 @@ export const configSchema = z.strictObject({
     reconnectGraceSeconds: integer(0, 300),
     memoryPerStreamMb: integer(8, 4096),
     maxBacklogBytes: integer(65536),
+    passthrough: z.boolean().describe('true or false'),
   }),
   ffmpeg: z.strictObject({
     path: z.string().max(4096).describe("a path to an ffmpeg binary, or '' to look it up"),
@@ -430,6 +431,11 @@ export const FIELDS: Readonly<Record<ConfigKey, FieldInfo>> = {
     kind: 'integer',
     description: 'Bytes queued towards a slow ffmpeg before whole GOPs are dropped',
   },
+  'transcode.passthrough': {
+    env: 'RTMP_PASSTHROUGH',
+    kind: 'boolean',
+    description: 'Package an H.264 source that fits its top rung as it is (no re-encode), measured over its first two GOPs; see README "Passthrough"',
+  },
   'ffmpeg.path': {
     env: 'RTMP_FFMPEG_PATH',
     kind: 'string',
@@ -628,6 +634,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze(
       reconnectGraceSeconds: 10,
       memoryPerStreamMb: 64,
       maxBacklogBytes: 8 * 1024 * 1024,
+      passthrough: true,
     },
     ffmpeg: { path: '', encoder: 'auto', vaapiDevice: '', cacheDir: '', probeTimeoutMs: 15_000 },
     auth: {

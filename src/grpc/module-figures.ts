@@ -169,13 +169,24 @@ function profileStatus(s: StreamEntry): 'encoding' | 'complete' | 'error' {
 /** Encoder names as the spec spells them. */
 const ENCODER_NAMES = { x264: 'x264', nvenc: 'nvenc_h264', qsv: 'qsv_h264', vaapi: 'vaapi_h264' } as const;
 
+/**
+ * StreamRoute.encoder: `none` without transcoding; the encoder of the rungs
+ * (x264, nvenc_h264, …); `copy+<encoder>` when the top rung is the source
+ * passed through (packaged as it came, issue 15) and the rest are encoded.
+ */
+function encoderName(s: StreamEntry): string {
+  const t = s.transcode;
+  if (t === undefined) return 'none';
+  return t.passthrough?.status === 'on' ? `copy+${ENCODER_NAMES[t.encoder]}` : ENCODER_NAMES[t.encoder];
+}
+
 /** One StreamRoute (spec "GetRoutes") per live stream. */
 export function streamRoutes(streams: readonly StreamEntry[], now: number) {
   return streams.map((s) => ({
     streamKey: s.key,
     source: s.sourceUrl,
     status: s.status(now),
-    encoder: s.transcode === undefined ? 'none' : ENCODER_NAMES[s.transcode.encoder],
+    encoder: encoderName(s),
     inputBitrate: Math.round(s.bitrate(now) / 1000),
     inputResolution: s.height ?? 0,
     bytesProcessed: BigInt(s.bytesIn),

@@ -2,19 +2,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /** What conditional requests are evaluated against. */
 export interface Validators {
-  /** Weak entity tag, e.g. `W/"1a2b-17f0c3d2e4a5b6c7"`. */
+  /** Entity tag, strong or weak (`"720p-1a2b-17.m4s-4000"`, `W/"…"`). */
   etag: string;
   /** Modification time in whole seconds since the epoch (HTTP-date precision). */
   mtimeS: number;
-}
-
-/**
- * A weak ETag from size and modification time in nanoseconds (RFC 9110 8.8.3).
- * Nanoseconds matter: a live playlist can be rewritten several times within a
- * millisecond-granular mtime while keeping its size.
- */
-export function weakEtag(size: bigint, mtimeNs: bigint): string {
-  return `W/"${size.toString(16)}-${mtimeNs.toString(16)}"`;
 }
 
 /** The opaque part of an entity tag, without `W/` (weak comparison, RFC 9110 8.8.3.2). */

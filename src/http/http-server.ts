@@ -1,25 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isAbsolute } from 'node:path';
-import { realpath, type FileHandle } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { ConfigError } from '../errors.ts';
-import { ifRangeAllows, isNotModified, weakEtag, type Validators } from './conditional.ts';
-import { cacheControlFor, mediaTypeOf } from './media-type.ts';
+import { ifRangeAllows, isNotModified, type Validators } from './conditional.ts';
+import { mediaTypeOf } from './media-type.ts';
 import { parseRange } from './range.ts';
 import { parsePathname, parseStreamPath } from './request-path.ts';
-import { openStreamFile } from './stream-file.ts';
-import { tokenEtag, tokenRewriterFor } from './token-rewrite.ts';
 import { listenOn } from '../util/listen.ts';
 import type { OutputResource } from '../package/outputs.ts';
-import { PUBLISHED_MASTER_FILE } from '../transcode/master-playlist.ts';
 
 /** Where the HLS/DASH listener runs and what it serves. */
 export interface HttpServerOptions {
   host: string;
   port: number;
-  /** Absolute output root; stream `k` is served from `${root}/k/`. */
-  root: string;
   /** `Access-Control-Allow-Origin` on every response; default `*`. */
   corsOrigin?: string;
   /** Time to receive the request headers (default 10 000 ms). */
@@ -34,7 +26,7 @@ export interface HttpServerOptions {
 
 /** Counters of the HTTP listener. */
 export interface HttpStats {
-  /** Bytes of file bodies handed to sockets, counted as they are written. */
+  /** Bytes of response bodies handed to sockets. */
   bytesOut: number;
   /** Requests received, of any method and outcome. */
   requests: number;
@@ -83,12 +75,9 @@ export interface StreamOutputs {
 export interface HttpServerDeps {
   /** When present, every `/streams/` request needs a valid playback token (else 403). */
   playback?: PlaybackTokens;
-  /** When present, `/streams/` is served from memory instead of the output directory. */
+  /** What `/streams/` serves (the packager's store); without it every `/streams/` path is 404. */
   outputs?: StreamOutputs;
 }
-
-/** Largest playlist or manifest rewritten with a playback token (they are a few KiB). */
-const MAX_REWRITTEN_BYTES = 4 * 1024 * 1024;
 
 /** A handler for an extra route such as `GET /metrics`. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -98,20 +87,19 @@ const EXPOSE = 'Content-Length, Content-Range';
 
 /**
  * HLS and DASH delivery on `node:http`: `/streams/<key>/<file>` and
- * `/streams/<key>/dash/<file>` serve `${root}/<key>/<file>` (see
- * parseStreamPath for the name rules and cacheControlFor for caching).
+ * `/streams/<key>/dash/<file>` are answered from memory by the packager's
+ * store (HttpServerDeps.outputs; see parseStreamPath for the name rules).
  *
  * GET and HEAD only (OPTIONS answers a CORS preflight, anything else is 405,
- * RFC 9110 15.5.6); weak ETag and Last-Modified with 304 (RFC 9110 13.2.2); a
- * single byte range with 206/416 (RFC 9110 14). Files are opened and streamed
- * asynchronously with backpressure; a client that leaves mid-body destroys the
- * read stream and its descriptor. Extra routes match the exact path and take
- * precedence over `/streams/`; they see GET and HEAD only.
+ * RFC 9110 15.5.6); ETag and Last-Modified with 304 (RFC 9110 13.2.2); a
+ * single byte range with 206/416 (RFC 9110 14); a body still being made
+ * (LL-DASH's open segment) with chunked transfer. Extra routes match the exact
+ * path and take precedence over `/streams/`; they see GET and HEAD only.
  *
  * With playback tokens (HttpServerDeps.playback), a `/streams/` request without
- * a valid `exp`/`sig` is answered 403 before the file system is looked at, and
- * playlists and manifests are served rewritten so that every URI inside them
- * carries the same token (weak ETag per token, 304 as usual, no ranges: 200).
+ * a valid `exp`/`sig` is answered 403 before the store is asked; the token is
+ * handed to the store, which carries it into every URI of the playlists and
+ * manifest it writes.
  */
 export class HttpServer {
   readonly #options: Readonly<Required<HttpServerOptions>>;
@@ -121,7 +109,6 @@ export class HttpServer {
   readonly #stats: HttpStats = { bytesOut: 0, requests: 0 };
   readonly #playback: PlaybackTokens | undefined;
   readonly #outputs: StreamOutputs | undefined;
-  #rootReal: Promise<string> | undefined;
 
   constructor(options: HttpServerOptions, log: HttpLog, deps: HttpServerDeps = {}) {
     this.#options = Object.freeze(validate(options));
@@ -164,7 +151,7 @@ export class HttpServer {
   /** Starts listening; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
     const address = await listenOn(this.#server, this.#options.host, this.#options.port);
-    this.#log.info({ host: address.address, port: address.port, root: this.#options.root }, 'HTTP listening');
+    this.#log.info({ host: address.address, port: address.port }, 'HTTP listening');
     return address;
   }
 
@@ -211,11 +198,10 @@ export class HttpServer {
     }
     const target = parseStreamPath(pathname);
     if (target === undefined) return this.#notFound(res);
-    const contentType = mediaTypeOf(target.file);
-    if (contentType === undefined) return this.#notFound(res);
+    if (mediaTypeOf(target.file) === undefined || this.#outputs === undefined) return this.#notFound(res);
     let token: string | undefined;
     if (this.#playback !== undefined) {
-      // Before the file system: without a token, nobody learns which keys exist.
+      // Before the store: without a token, nobody learns which keys exist.
       const verdict = this.#playback.check(target.key, searchParams(req.url ?? ''));
       if (!verdict.ok) {
         this.#log.debug({ reason: verdict.reason }, 'playback refused');
@@ -223,59 +209,10 @@ export class HttpServer {
       }
       token = verdict.token;
     }
-    if (this.#outputs !== undefined) {
-      const file = target.file === PUBLISHED_MASTER_FILE ? 'master.m3u8' : target.file;
-      const resource = await this.#outputs.get(target.key, file, { search: searchParams(req.url ?? ''), token, host: req.headers.host });
-      if (resource === undefined) return this.#notFound(res);
-      this.#serveResource(req, res, resource);
-      return;
-    }
-    await this.#serveFile(req, res, target.key, target.file, contentType, token);
-  }
-
-  async #serveFile(
-    req: IncomingMessage,
-    res: ServerResponse,
-    key: string,
-    file: string,
-    contentType: string,
-    token?: string,
-  ): Promise<void> {
-    const rootReal = await this.#resolveRoot();
-    if (rootReal === undefined) return this.#notFound(res);
-    const opened = await openStreamFile(rootReal, key, file);
-    if (opened === undefined) return this.#notFound(res);
-    const { handle, stats } = opened;
-    let handedOff = false;
-    try {
-      if (res.destroyed) return;
-      const size = Number(stats.size);
-      const v: Validators = { etag: weakEtag(stats.size, stats.mtimeNs), mtimeS: Number(stats.mtimeMs / 1000n) };
-      const rewrite = token === undefined ? undefined : tokenRewriterFor(file);
-      if (rewrite !== undefined && token !== undefined) {
-        await this.#serveRewritten(req, res, { handle, size, v, file, contentType }, token, rewrite);
-        return;
-      }
-      const span = this.#head(req, res, v, size, cacheControlFor(file), contentType);
-      if (span === undefined) return;
-      const { start, end } = span;
-      const body = handle.createReadStream({ start, end });
-      handedOff = true;
-      const done = pipeline(body, res);
-      body.on('data', (chunk: string | Buffer) => {
-        this.#stats.bytesOut += chunk.length;
-      });
-      try {
-        await done;
-      } catch (err) {
-        // Headers are out: nothing to answer, the socket goes (pipeline already
-        // destroyed both ends and with them the descriptor).
-        this.#log.debug({ err, key, file }, 'HTTP body aborted');
-        res.destroy();
-      }
-    } finally {
-      if (!handedOff) await handle.close().catch(() => {});
-    }
+    const resource = await this.#outputs.get(target.key, target.file, { search: searchParams(req.url ?? ''), token, host: req.headers.host });
+    if (resource === undefined) return this.#notFound(res);
+    if (resource.chunks !== undefined) return this.#serveGrowing(req, res, resource, resource.chunks);
+    this.#serveResource(req, res, resource);
   }
 
   /** A body from memory: validators, 304, one byte range (206/416), HEAD. */
@@ -290,6 +227,40 @@ export class HttpServer {
     if (span === undefined) return;
     this.#stats.bytesOut += span.end - span.start + 1;
     res.end(span.end - span.start + 1 === r.body.length ? r.body : r.body.subarray(span.start, span.end + 1));
+  }
+
+  /**
+   * A body still being made (LL-DASH's open segment): 200 with chunked
+   * transfer (RFC 9112 7.1), each piece written as it comes, with
+   * backpressure. No validators or ranges until it is whole (a Range is
+   * ignored, RFC 9110 14.2). `X-Accel-Buffering: no` lets an nginx in front
+   * pass the pieces on at once. If the body fails midway the socket is
+   * destroyed: without the final chunk no cache keeps the truncated body.
+   */
+  async #serveGrowing(req: IncomingMessage, res: ServerResponse, r: StreamResource, chunks: AsyncIterable<Buffer>): Promise<void> {
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      'Cache-Control': r.cacheControl,
+      'Content-Type': r.contentType,
+      'X-Content-Type-Options': 'nosniff',
+      'Accept-Ranges': 'none',
+      'X-Accel-Buffering': 'no',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    try {
+      for await (const chunk of chunks) {
+        if (res.destroyed) return; // leaving the loop ends the generator and its wait
+        this.#stats.bytesOut += chunk.length;
+        if (!res.write(chunk)) await drained(res);
+      }
+      res.end();
+    } catch (err) {
+      this.#log.debug({ err, url: parsePathname(req.url ?? '') }, 'HTTP growing body cut short');
+      res.destroy();
+    }
   }
 
   /**
@@ -336,55 +307,6 @@ export class HttpServer {
     return { start, end };
   }
 
-  /**
-   * A playlist or manifest with the playback token carried into its URIs: read
-   * whole (it is small), rewritten, served with its own Content-Length and a
-   * weak ETag per token. Range is ignored (RFC 9110 14.2 allows it): 200 or 304.
-   */
-  async #serveRewritten(
-    req: IncomingMessage,
-    res: ServerResponse,
-    f: { handle: FileHandle; size: number; v: Validators; file: string; contentType: string },
-    token: string,
-    rewrite: (text: string, token: string) => string,
-  ): Promise<void> {
-    if (f.size > MAX_REWRITTEN_BYTES) throw new Error(`${f.file} is too large to rewrite (${f.size} bytes)`);
-    const v: Validators = { etag: tokenEtag(f.v.etag, token), mtimeS: f.v.mtimeS };
-    res.setHeader('ETag', v.etag);
-    res.setHeader('Last-Modified', new Date(v.mtimeS * 1000).toUTCString());
-    res.setHeader('Cache-Control', cacheControlFor(f.file));
-    if (isNotModified(req.headers, v)) {
-      res.writeHead(304);
-      res.end();
-      return;
-    }
-    const body = Buffer.from(rewrite(await f.handle.readFile('utf8'), token), 'utf8');
-    if (res.destroyed) return;
-    res.writeHead(200, {
-      'Content-Type': f.contentType,
-      'X-Content-Type-Options': 'nosniff',
-      'Accept-Ranges': 'none',
-      'Content-Length': body.length,
-    });
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    this.#stats.bytesOut += body.length;
-    res.end(body);
-  }
-
-  /** realpath(root), memoised once it exists; undefined while the root is missing. */
-  async #resolveRoot(): Promise<string | undefined> {
-    this.#rootReal ??= realpath(this.#options.root);
-    try {
-      return await this.#rootReal;
-    } catch {
-      this.#rootReal = undefined;
-      return undefined;
-    }
-  }
-
   #notFound(res: ServerResponse): void {
     this.#plain(res, 404, 'not found');
   }
@@ -392,10 +314,10 @@ export class HttpServer {
   #plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
     const body = `${text}\n`;
     res.writeHead(status, {
+      'Cache-Control': 'no-cache',
       ...headers,
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-cache',
     });
     if (res.req.method === 'HEAD') {
       res.end();
@@ -423,6 +345,19 @@ export class HttpServer {
   }
 }
 
+/** Resolves when `res` can take more, or has closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /** The query of a request-target (`/a?x=1` → `x=1`). */
 function searchParams(rawUrl: string): URLSearchParams {
   const q = rawUrl.indexOf('?');
@@ -439,7 +374,6 @@ function clientErrorStatus(err: NodeJS.ErrnoException): string {
 function validate(o: HttpServerOptions): Required<HttpServerOptions> {
   if (typeof o.host !== 'string' || o.host.length === 0) throw new ConfigError('http.host must be a non-empty string');
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new ConfigError(`http.port must be 0–65535, got ${o.port}`);
-  if (typeof o.root !== 'string' || !isAbsolute(o.root)) throw new ConfigError(`http.root must be an absolute path, got ${o.root}`);
   const positive = (name: string, value: number | undefined, fallback: number): number => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http.${name} must be a positive integer, got ${v}`);
@@ -451,7 +385,6 @@ function validate(o: HttpServerOptions): Required<HttpServerOptions> {
   return {
     host: o.host,
     port: o.port,
-    root: o.root,
     corsOrigin: o.corsOrigin ?? '*',
     headersTimeoutMs,
     requestTimeoutMs,

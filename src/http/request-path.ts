@@ -1,4 +1,3 @@
-import { PUBLISHED_MASTER_FILE } from '../transcode/master-playlist.ts';
 /** Stream keys and file names served under `/streams/` (same rule as ingest keys, ≤ 128 bytes). */
 export const SEGMENT_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -41,8 +40,7 @@ export function parseStreamPath(pathname: string): StreamFileRequest | undefined
   const key = decodeSegment(rawKey);
   const file = decodeSegment(rawFile);
   if (key === undefined || file === undefined) return undefined;
-  // The master playlist is served only once completed, from the file the transcoder publishes.
-  return { key, file: file === 'master.m3u8' ? PUBLISHED_MASTER_FILE : file };
+  return { key, file };
 }
 
 function decodeSegment(raw: string | undefined): string | undefined {

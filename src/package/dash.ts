@@ -7,6 +7,12 @@ import { withQuery } from './uri.ts';
  * written afresh on each request from the packager's memory.
  */
 
+/**
+ * The default latency target of the low-latency form, in parts: as LL-HLS's
+ * PART-HOLD-BACK (three part targets), so both players aim at the same edge.
+ */
+export const LATENCY_TARGET_PARTS = 3;
+
 /** Options of `mpd`. */
 export interface MpdOptions {
   /** Where players read the server's clock (UTCTiming, ISO/IEC 23009-1 5.8.4.11); always written. */
@@ -17,7 +23,7 @@ export interface MpdOptions {
   readonly timeShiftBufferSeconds?: number;
   /** Low-latency DASH (DASH-IF IOP LL-DASH): chunks announced early, a ServiceDescription instead of suggestedPresentationDelay. */
   readonly lowLatency?: boolean;
-  /** Latency the player aims for with `lowLatency`, in ms; default target one segment plus three parts, min half of it, max twice. */
+  /** Latency the player aims for with `lowLatency`, in ms; default target three parts, min one part, max the target plus a segment. */
   readonly latency?: { readonly targetMs: number; readonly minMs: number; readonly maxMs: number };
 }
 
@@ -33,9 +39,13 @@ export interface MpdOptions {
  * run-length SegmentTimeline (5.3.9.6) of the complete segments. UTCTiming
  * (5.8.4.11) always, so players never call a public time server.
  *
- * With `lowLatency`: availabilityTimeOffset = segment − part duration and
- * availabilityTimeComplete=false on the SegmentTemplate (5.3.9.5.3), and a
- * ServiceDescription (Annex K) with a Latency and a PlaybackRate range.
+ * With `lowLatency` (DASH-IF IOP 9.X, "Low-latency Modes for DASH"):
+ * availabilityTimeOffset = segment − part duration and
+ * availabilityTimeComplete=false on the SegmentTemplate (5.3.9.5.3), so a
+ * segment is available once its first part (CMAF chunk) is; the open segment
+ * listed in the SegmentTimeline at its planned duration as soon as it has a
+ * part, with minimumUpdatePeriod one part; a ServiceDescription (Annex K) with
+ * a Latency and a PlaybackRate range instead of suggestedPresentationDelay.
  *
  * Throws when segment URIs do not differ only by their msn, or msns within a
  * period are not consecutive: the store guarantees both, and DASH's
@@ -46,11 +56,14 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
   const renditions = [...snapshot.video, ...(snapshot.audio === undefined ? [] : [snapshot.audio])];
   const live = !snapshot.ended;
 
-  // Complete segments by discontinuity value, per rendition.
+  // Complete segments by discontinuity value, per rendition; in low-latency form also the open one,
+  // at the duration it is due to have (its chunks are sent as they come, DASH-IF IOP 9.X.4.5).
   const byPeriod = new Map<number, Map<Rendition, Segment[]>>();
   for (const rendition of renditions) {
-    for (const segment of rendition.segments) {
-      if (!segment.complete) continue;
+    for (const open of rendition.segments) {
+      const announced = lowLatency && live && !open.complete && open.parts.length > 0;
+      if (!open.complete && !announced) continue;
+      const segment = announced ? { ...open, duration: Math.max(open.duration, open.plannedDuration ?? 0) } : open;
       let period = byPeriod.get(segment.discontinuity);
       if (period === undefined) byPeriod.set(segment.discontinuity, (period = new Map()));
       let list = period.get(rendition);
@@ -80,7 +93,8 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
   ];
   if (live) {
     mpdAttributes.push(
-      ['minimumUpdatePeriod', duration(snapshot.segmentSeconds)],
+      // Low latency: a new segment is announced once its first part exists; players must see it within a part.
+      ['minimumUpdatePeriod', duration(lowLatency ? snapshot.partSeconds : snapshot.segmentSeconds)],
       // The window the store keeps, not what it lists yet: a player must not take the first seconds for a window of that size.
       ['timeShiftBufferDepth', duration(Math.max(windowSeconds, options.timeShiftBufferSeconds ?? 0))],
     );
@@ -93,9 +107,9 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
   const out = ['<?xml version="1.0" encoding="UTF-8"?>', `<MPD ${xmlAttributes(mpdAttributes)}>`];
   out.push(`  <ProgramInformation><Title>${xmlEscape(snapshot.key)}</Title></ProgramInformation>`);
   if (live && lowLatency) {
-    const target = options.latency?.targetMs ?? Math.round(1000 * (snapshot.segmentSeconds + 3 * snapshot.partSeconds));
-    const min = options.latency?.minMs ?? Math.round(target / 2);
-    const max = options.latency?.maxMs ?? target * 2;
+    const target = options.latency?.targetMs ?? Math.round(1000 * LATENCY_TARGET_PARTS * snapshot.partSeconds);
+    const min = options.latency?.minMs ?? Math.round(1000 * snapshot.partSeconds);
+    const max = options.latency?.maxMs ?? Math.round(target + 1000 * snapshot.segmentSeconds);
     out.push(
       '  <ServiceDescription id="0">',
       `    <Latency target="${target}" min="${min}" max="${max}" referenceId="0"/>`,

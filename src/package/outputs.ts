@@ -12,6 +12,13 @@ export interface OutputResource {
   etag: string;
   lastModified: number;
   status?: number;
+  /**
+   * A body still being made (LL-DASH's open segment): sent as it comes, with
+   * chunked transfer and no length; `body` is empty then. Ends when the
+   * segment closes, throws if it never does (the response must then be cut
+   * short, so that no cache keeps it).
+   */
+  chunks?: AsyncIterable<Buffer>;
 }
 
 /** What a request brings besides its path: the playback token to carry into URIs, and where the time endpoint is. */
@@ -30,6 +37,8 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 export const LIVE_PLAYLIST = 'public, max-age=1';
 /** A blocking request's answer (its URL names the version it waited for). */
 export const BLOCKED_PLAYLIST = 'public, max-age=60';
+/** A 404 for media not produced yet: a CDN may hold it a second, no longer (the same URL will exist soon). */
+export const NOT_YET = 'public, max-age=1';
 /** A finished stream's playlists no longer change. */
 export const ENDED_PLAYLIST = 'public, max-age=60';
 
@@ -103,10 +112,12 @@ export class PackagedOutputs {
     const partUri = /^(.+)-[^-]+-(\d+)\.(\d+)\.m4s$/.exec(file);
     if (partUri !== null && packager.resource(file) === undefined) {
       const hinted = packager.nextPartUri(partUri[1]!);
-      if (hinted !== file) return undefined;
+      if (hinted !== file) return plainStatus(404, `${file} is not the next part`, this.#now(), NOT_YET);
       await this.#waiter.until(packager, () => packager.resource(file) !== undefined, this.#blockMs(packager));
       return this.resource(key, file, request);
     }
+    const segmentUri = /^(.+)-[^-]+-\d+\.m4s$/.exec(file);
+    if (segmentUri !== null && packager.resource(file) === undefined) return this.#growingSegment(packager, segmentUri[1]!, file);
     const msnParam = request.search?.get('_HLS_msn');
     if (msnParam == null || !file.endsWith('.m3u8') || file === 'master.m3u8' || !packager.playable) return this.resource(key, file, request);
     const partParam = request.search?.get('_HLS_part');
@@ -140,6 +151,44 @@ export class PackagedOutputs {
     return answer === undefined ? undefined : { ...answer, cacheControl: BLOCKED_PLAYLIST };
   }
 
+  /**
+   * LL-DASH: a segment not complete yet, sent as its parts (CMAF chunks)
+   * arrive, with chunked transfer (DASH-IF IOP 9.X.4.5): the open segment at
+   * once, from its first part; the next one (not begun) once it begins, held
+   * as a blocking reload is; anything else is a 404 a cache may keep a second.
+   * The body ends when the segment closes and equals the complete segment.
+   */
+  async #growingSegment(packager: StreamPackager, track: string, file: string): Promise<OutputResource> {
+    const blockMs = this.#blockMs(packager);
+    if (packager.segmentProgress(file) === undefined) {
+      const begun = packager.nextSegmentUri(track) === file
+        && await this.#waiter.until(packager, () => packager.segmentProgress(file) !== undefined, blockMs);
+      const complete = packager.resource(file);
+      if (complete !== undefined) return this.#media(file, complete);
+      if (!begun) return plainStatus(404, `${file} is not produced yet`, this.#now(), NOT_YET);
+    }
+    const waiter = this.#waiter;
+    async function* parts(): AsyncGenerator<Buffer> {
+      let sent = 0;
+      for (;;) {
+        const progress = packager.segmentProgress(file);
+        if (progress === undefined) throw new Error(`${file} left the store before it was complete`);
+        while (sent < progress.parts.length) yield progress.parts[sent++]!;
+        if (progress.complete) return;
+        const grown = () => {
+          const p = packager.segmentProgress(file);
+          return p === undefined || p.complete || p.parts.length > sent;
+        };
+        if (!(await waiter.until(packager, grown, blockMs))) throw new Error(`${file}: no part for ${blockMs} ms`);
+      }
+    }
+    return { ...this.#media(file, Buffer.alloc(0)), etag: '', chunks: parts() };
+  }
+
+  #media(file: string, body: Buffer): OutputResource {
+    return { body, contentType: file.endsWith('.mp4') ? 'video/mp4' : 'video/iso.segment', cacheControl: IMMUTABLE, etag: `"${file}-${body.length}"`, lastModified: this.#now() };
+  }
+
   #blockMs(packager: StreamPackager): number {
     const snap = packager.snapshot(this.#now());
     const r = snap.video[0] ?? snap.audio;
@@ -171,8 +220,7 @@ export class PackagedOutputs {
     const now = this.#now();
     if (file.endsWith('.m4s') || file.endsWith('.mp4')) {
       const body = packager.resource(file);
-      if (body === undefined) return undefined;
-      return { body, contentType: file.endsWith('.mp4') ? 'video/mp4' : 'video/iso.segment', cacheControl: IMMUTABLE, etag: `"${file}-${body.length}"`, lastModified: now };
+      return body === undefined ? undefined : this.#media(file, body);
     }
     // Nothing is announced before every track has a segment: players get 404 and retry, as for a key not yet live.
     if (!packager.playable) return undefined;
@@ -183,8 +231,12 @@ export class PackagedOutputs {
     if (file === 'master.m3u8') {
       text = masterPlaylist(snapshot, query === undefined ? {} : { query });
     } else if (file === 'manifest.mpd') {
-      // LL-DASH needs the open segment served with chunked transfer as its parts arrive; until then, plain live DASH.
-      text = mpd(snapshot, { timeUrl: request.timeUrl, timeShiftBufferSeconds: packager.windowSeconds, ...(query === undefined ? {} : { query }) });
+      text = mpd(snapshot, {
+        timeUrl: request.timeUrl,
+        timeShiftBufferSeconds: packager.windowSeconds,
+        lowLatency: this.#options.lowLatency,
+        ...(query === undefined ? {} : { query }),
+      });
       contentType = MPD;
     } else if (file.endsWith('.m3u8')) {
       const rendition = renditionOf([...snapshot.video, ...(snapshot.audio ? [snapshot.audio] : [])], file.slice(0, -'.m3u8'.length));
@@ -210,8 +262,8 @@ export class PackagedOutputs {
   }
 }
 
-function plainStatus(status: number, text: string, now: number): OutputResource {
-  return { status, body: Buffer.from(`${text}\n`), contentType: 'text/plain; charset=utf-8', cacheControl: 'no-cache', etag: '', lastModified: now };
+function plainStatus(status: number, text: string, now: number, cacheControl = 'no-cache'): OutputResource {
+  return { status, body: Buffer.from(`${text}\n`), contentType: 'text/plain; charset=utf-8', cacheControl, etag: '', lastModified: now };
 }
 
 function renditionOf(renditions: readonly Rendition[], name: string): Rendition | undefined {

@@ -205,6 +205,10 @@ export class StreamPackager {
       track.runOffset += track.end - start;
       start = track.end;
     }
+    // Until a playlist can be served, stream time 0's wall clock follows the earliest arrival: the first
+    // fragments come late (ffmpeg probing its input, then catching up), and an availabilityStartTime set by
+    // them alone would put DASH availability and PROGRAM-DATE-TIME about a second behind the media.
+    if (!this.playable) this.#refineAvailabilityStart(now - ((start + fragment.duration) / ts) * 1000);
     const grid = this.#options.segmentSeconds * ts;
     let open = track.open;
     if (open !== undefined && fragment.independent && start >= track.nextCut - this.#tolerance(track, ts)) {
@@ -285,6 +289,30 @@ export class StreamPackager {
     if (m[4] !== undefined) return segment.parts[Number(m[4])]?.bytes;
     if (!segment.complete) return undefined; // served once whole: its bytes never change after that
     return Buffer.concat(segment.parts.map((p) => p.bytes), segment.bytes);
+  }
+
+  /**
+   * The parts so far of the segment at `uri` (`<track>-<instance>-<msn>.m4s`)
+   * and whether it is complete, or undefined when the store does not hold it
+   * (not begun, or gone). The arrays are copies: LL-DASH serves the open
+   * segment from these as they grow (chunked transfer).
+   */
+  segmentProgress(uri: string): { readonly parts: readonly Buffer[]; readonly complete: boolean } | undefined {
+    const m = /^(.+)-([^-]+)-(\d+)\.m4s$/.exec(uri);
+    if (m === null || m[2] !== this.#options.instanceId) return undefined;
+    const track = this.#tracks.get(m[1]!);
+    const first = track?.segments[0];
+    if (track === undefined || first === undefined) return undefined;
+    const segment = track.segments[Number(m[3]) - first.msn];
+    if (segment === undefined || segment.msn !== Number(m[3])) return undefined;
+    return { parts: segment.parts.map((p) => p.bytes), complete: segment.complete };
+  }
+
+  /** The URI the next segment of `trackName` will have (the one after the open one), or undefined once ended. */
+  nextSegmentUri(trackName: string): string | undefined {
+    const track = this.#tracks.get(trackName);
+    if (track === undefined || this.#ended) return undefined;
+    return `${this.#prefix(track)}-${track.nextMsn}.m4s`;
   }
 
   /** The stream as the playlist and manifest writers see it now. */
@@ -370,7 +398,9 @@ export class StreamPackager {
       ...(track.spec.frameRate !== undefined ? { frameRate: track.spec.frameRate } : {}),
       ...(init?.sampleRate !== undefined ? { sampleRate: init.sampleRate } : {}),
       ...(init?.channels !== undefined ? { channels: init.channels } : {}),
-      segments: listed.map((s): Segment => ({ ...s, parts: s.parts.slice() })),
+      segments: listed.map((s): Segment => (s.complete
+        ? { ...s, parts: s.parts.slice() }
+        : { ...s, parts: s.parts.slice(), plannedDuration: Math.max(s.duration, track.nextCut - s.start) })),
     };
   }
 
@@ -407,6 +437,16 @@ export class StreamPackager {
       this.#runOffsetSeconds = Math.max(this.#timelineEndSeconds(), wall) - startSeconds;
     }
     return this.#runOffsetSeconds;
+  }
+
+  /** An earlier wall clock for stream time 0 (never a later one), carried into the program date-times held. */
+  #refineAvailabilityStart(candidate: number): void {
+    if (this.#availabilityStartTime === undefined || candidate >= this.#availabilityStartTime) return;
+    this.#availabilityStartTime = candidate;
+    for (const track of this.#tracks.values()) {
+      const ts = track.init?.timescale;
+      if (ts !== undefined) for (const s of track.segments) s.programDateTime = candidate + (s.start / ts) * 1000;
+    }
   }
 
   #halfFrame(track: Track, ts: number): number {

@@ -42,6 +42,12 @@ export interface Segment {
   readonly parts: readonly Part[];
   /** False while parts may still be appended (the live edge). */
   readonly complete: boolean;
+  /**
+   * While open: the duration it will have when it reaches the next line of
+   * the keyframe grid, where it is due to close (LL-DASH lists the open
+   * segment at this duration). Absent once complete.
+   */
+  readonly plannedDuration?: number;
   /** Wall clock of its first sample (EXT-X-PROGRAM-DATE-TIME). */
   readonly programDateTime: number;
   /** Discontinuity sequence it belongs to; a segment whose value differs from its predecessor's follows an EXT-X-DISCONTINUITY. */

@@ -171,9 +171,13 @@ function chainGraph(rungs: readonly Rung[], scale: (r: Rung) => string, dar: str
 export const X264_LIVE_PARAMS = 'sliced-threads=1:rc-lookahead=0';
 
 /** Encoder options for rung `i` (filter output `[v<i>]`), the output's video stream `stream` (default `i`: one output for all). */
-function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'encoder'>, r: Rung, i: number, stream = i): string[] {
+function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'encoder'> & Pick<PipePlan, 'sourceKeyframes'>, r: Rung, i: number, stream = i): string[] {
   const s = `:v:${stream}`;
   const seg = plan.segmentSeconds;
+  const keys = plan.sourceKeyframes;
+  // Keyframes on segment boundaries in every rung, so segments align across renditions; with a source
+  // passed through, at the source's own keyframes (its regular GOP, half a frame early for ms timestamps).
+  const forced = keys === undefined ? `expr:gte(t,n_forced*${seg})` : `expr:gte(t,n_forced*${keys.gopSeconds}-${(0.5 / keys.fps).toFixed(4)})`;
   const gop = String(Math.max(1, Math.round(r.fps * seg)));
   const preset = plan.preset ?? DEFAULT_PRESET[plan.encoder];
   const software = plan.encoder === 'x264';
@@ -185,8 +189,7 @@ function videoOptions(plan: Pick<TranscodePlan, 'segmentSeconds' | 'preset' | 'e
     `-maxrate${s}`, `${Math.round(r.bitrateKbps * 1.07)}k`,
     `-bufsize${s}`, `${Math.round(r.bitrateKbps * 1.5)}k`,
     `-g${s}`, gop,
-    // Keyframes on segment boundaries in every rung, so segments align across renditions.
-    `-force_key_frames${s}`, `expr:gte(t,n_forced*${seg})`,
+    `-force_key_frames${s}`, forced,
     `-profile${s}`, profile,
   ];
   if (preset !== undefined && plan.encoder !== 'vaapi') args.push(`-preset${s}`, preset);
@@ -309,6 +312,14 @@ export interface PipePlan extends Pick<TranscodePlan, 'rungs' | 'encoder' | 'pre
   partSeconds: number;
   /** File descriptor of the first output; the rungs follow high → low, then audio. */
   firstFd: number;
+  /**
+   * When the source is passed through as the top rung: its measured regular
+   * GOP and frame rate, so every encoded rung puts its keyframes where the
+   * source has them (`-force_key_frames source` adds or misplaces some by a
+   * frame or two with B-frames in both 4.2.1 and 5.1; an expression on the
+   * frame time, half a frame early for ms timestamps, does not).
+   */
+  sourceKeyframes?: { gopSeconds: number; fps: number };
 }
 
 /** The output file descriptors of a pipe plan: one per rung (high → low), then one for audio. */
@@ -323,15 +334,17 @@ export const VIDEO_TIMESCALE = 90_000;
 /**
  * Fragmented-MP4 muxer options (ffmpeg-formats "mov, mp4, ismv"): an init
  * segment with no samples (`empty_moov`), then one moof+mdat per
- * `-frag_duration` and at every keyframe, tfdt-relative offsets
- * (`default_base_moof`, as CMAF requires), and signed composition offsets so
- * that the first frame's presentation time is its tfdt without an edit list
- * (ffmpeg 4.2 writes none).
+ * `-frag_duration` and at every keyframe, and tfdt-relative offsets
+ * (`default_base_moof`, as CMAF requires). Not `negative_cts_offsets`: with
+ * x264's B-frames, ffmpeg 4.2.1 then writes every frame after the first two
+ * frames late (decode times 0, 9000, 12000… at 30 fps), so its segments
+ * started 2 frames after the source's keyframes and the other rungs'; 5.1
+ * writes the same times with or without it, and neither writes an edit list.
  */
 function cmafMuxerArgs(partSeconds: number, fd: number): string[] {
   return [
     '-f', 'mp4',
-    '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets',
+    '-movflags', '+empty_moov+default_base_moof+frag_keyframe',
     '-frag_duration', String(Math.round(partSeconds * 1e6)),
     `pipe:${fd}`,
   ];

@@ -13,6 +13,18 @@ export interface EncoderFallback {
   reason: string;
 }
 
+/** What GetRoutes and the log say of a stream's passthrough decision. */
+export interface PassthroughState {
+  /** measuring: the first seconds are being measured; on: the top rung is the source; off: every rung is encoded. */
+  status: 'measuring' | 'on' | 'off';
+  /** Why it is off. */
+  reason?: string;
+  /** The rung the source stands as, when on. */
+  rung?: string;
+  /** Video bitrate measured over the first seconds, kbps. */
+  measuredKbps?: number;
+}
+
 /** What the transcoder reports per stream (gRPC and metrics read it). */
 export interface TranscodeState {
   status: 'starting' | 'encoding' | 'complete' | 'error';
@@ -28,4 +40,6 @@ export interface TranscodeState {
   /** Source timestamps that jumped back or far ahead, smoothed over by the feed. */
   timestampJumps?: number;
   error: string | undefined;
+  /** The passthrough decision (issue 15): measuring, on (rungs[0] is the source), or off and why. Undefined with passthrough disabled. */
+  passthrough?: PassthroughState;
 }

@@ -52,6 +52,7 @@ const OVERRIDES: Record<string, [raw: string, expected: unknown]> = {
   RTMP_RECONNECT_GRACE_SECONDS: ['0', 0],
   RTMP_MEMORY_PER_STREAM_MB: ['256', 256],
   RTMP_MAX_BACKLOG_BYTES: ['1048576', 1048576],
+  RTMP_PASSTHROUGH: ['false', false],
   RTMP_LADDER: [
     '[{"name":"540p","width":960,"height":540,"bitrateKbps":2000,"fps":29.97,"codec":"h265"},{"name":"low","width":426,"height":240,"bitrateKbps":400,"fps":15,"codec":"h264"}]',
     [
@@ -119,6 +120,7 @@ const BAD: Record<string, string[]> = {
   RTMP_RECONNECT_GRACE_SECONDS: ['-1', '301', '1.5'],
   RTMP_MEMORY_PER_STREAM_MB: ['7', '4097', '1.5', ''],
   RTMP_MAX_BACKLOG_BYTES: ['100'],
+  RTMP_PASSTHROUGH: ['off', 'TRUE', ''],
   // Whole-list problems; problems inside a rung name the rung (test/config/ladder.test.ts).
   RTMP_LADDER: [
     '',

@@ -280,6 +280,7 @@ test('formatConfigYaml round-trips arbitrary valid configurations', () => {
       reconnectGraceSeconds: fc.integer({ min: 0, max: 300 }),
       memoryPerStreamMb: fc.integer({ min: 8, max: 4096 }),
       maxBacklogBytes: fc.integer({ min: 65536, max: Number.MAX_SAFE_INTEGER }),
+      passthrough: fc.boolean(),
     }),
     ffmpeg: record({
       path: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })),

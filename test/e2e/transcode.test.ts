@@ -172,9 +172,13 @@ describe('transcoding to HLS and DASH, packaged in memory, served over HTTP', ()
     process.stderr.write(`# 720p source, 3 rungs at ultrafast: ffmpeg speed ${state.progress?.speed}x, ${state.progress?.frame} frames\n`);
     const snap = s.outputs.get('hd')!.snapshot(Date.now());
     const starts = snap.video.map((r) => r.segments.filter((x) => x.complete).map((x) => [x.msn, x.start]));
-    assert.ok(starts[0]!.length >= 3, JSON.stringify(starts));
-    assert.deepEqual(starts[1], starts[0], '480p segments start where 720p ones do');
-    assert.deepEqual(starts[2], starts[0], '360p segments start where 720p ones do');
+    // The 720p rung is the source passed through (issue 15): it has every frame at once, while an
+    // ffmpeg behind real time on a loaded machine may be stopped before its last segment; compare what all have.
+    const n = Math.min(...starts.map((x) => x.length));
+    assert.ok(n >= 3, JSON.stringify(starts));
+    assert.equal(s.transcoder!.get('hd')?.state.passthrough?.status ?? state.passthrough?.status, 'on');
+    assert.deepEqual(starts[1]!.slice(0, n), starts[0]!.slice(0, n), '480p segments start where 720p ones do');
+    assert.deepEqual(starts[2]!.slice(0, n), starts[0]!.slice(0, n), '360p segments start where 720p ones do');
     const dir = mkdtempSync(join(tmpdir(), 'hd-segments-'));
     for (const rendition of snap.video) {
       for (const segment of rendition.segments.filter((x) => x.complete).slice(0, 2)) {

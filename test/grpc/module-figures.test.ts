@@ -174,6 +174,13 @@ describe('routes and metrics from the registry', () => {
     assert.equal(streamRoutes([entry('n', 0, { encoder: 'nvenc' })], 5000)[0]!.encoder, 'nvenc_h264');
     const fell = entry('f', 0, { encoder: 'x264', fallback: { from: 'nvenc', reason: 'OpenEncodeSessionEx failed: out of memory (10)' } });
     assert.equal(streamRoutes([fell], 5000)[0]!.encoder, 'x264', 'the encoder the stream uses now');
+    // Passthrough (issue 15): the top rung is the source, the rest encoded; off or measuring: the encoder alone.
+    const copied = entry('p', 0, { passthrough: { status: 'on', rung: '720p', measuredKbps: 2400 }, rungs: [{ ...DEFAULT_LADDER[1]!, bitrateKbps: 2400 }, ...DEFAULT_LADDER.slice(2)] });
+    const route = streamRoutes([copied], 5000)[0]!;
+    assert.equal(route.encoder, 'copy+x264');
+    assert.deepEqual(route.profiles[0], { name: '720p', codec: 'h264', bitrate: 2400, resolution: 720, status: 'encoding' });
+    assert.equal(streamRoutes([entry('q', 0, { passthrough: { status: 'off', reason: 'GOP 1.7 s does not divide the 2 s segment' } })], 5000)[0]!.encoder, 'x264');
+    assert.equal(streamRoutes([entry('r', 0, { encoder: 'nvenc', passthrough: { status: 'measuring' } })], 5000)[0]!.encoder, 'nvenc_h264');
   });
   test('StreamMetrics fields; fps as ingested, transcoded or not', () => {
     const cam = entry('cam', 0, { progress: { ...entry('x', 0, {}).transcode!.progress!, fps: 12 } }); // ffmpeg behind

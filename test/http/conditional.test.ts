@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ifRangeAllows, isNotModified, weakEtag } from '../../src/http/conditional.ts';
+import { ifRangeAllows, isNotModified } from '../../src/http/conditional.ts';
 
 describe('conditional requests', () => {
-  const v = { etag: weakEtag(1000n, 1_700_000_000_123_456_789n), mtimeS: 1_700_000_000 };
+  const v = { etag: 'W/"3e8-17985d7ce8d0b915"', mtimeS: 1_700_000_000 };
   const lastModified = new Date(v.mtimeS * 1000).toUTCString();
-
-  test('weak ETag depends on size and nanosecond mtime', () => {
-    assert.match(v.etag, /^W\/"[0-9a-f]+-[0-9a-f]+"$/);
-    assert.notEqual(weakEtag(1000n, 1_700_000_000_123_456_790n), v.etag);
-    assert.notEqual(weakEtag(1001n, 1_700_000_000_123_456_789n), v.etag);
-  });
 
   test('If-None-Match uses weak comparison, lists and *', () => {
     assert.equal(isNotModified({ 'if-none-match': v.etag }, v), true);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { HttpServer, type StreamResource } from '../../src/http/http-server.ts';
+import { PackagedOutputs } from '../../src/package/outputs.ts';
+import { StreamPackager } from '../../src/package/stream-packager.ts';
 
 describe('HTTP from memory: /streams/ answered by the packager store', () => {
   const calls: { key: string; file: string; search: string; token: string | undefined; host: string | undefined }[] = [];
@@ -15,7 +17,7 @@ describe('HTTP from memory: /streams/ answered by the packager store', () => {
   let server: HttpServer;
   let base = '';
   before(async () => {
-    server = new HttpServer({ host: '127.0.0.1', port: 0, root: '/nonexistent' }, pino({ level: 'silent' }), {
+    server = new HttpServer({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }), {
       playback: { check: (_key, search) => (search.get('sig') === 'good' ? { ok: true, token: 'exp=1&sig=good' } : { ok: false, reason: 'no' }) },
       outputs: {
         async get(key, file, { search, token, host }) {
@@ -69,5 +71,59 @@ describe('HTTP from memory: /streams/ answered by the packager store', () => {
     const before = calls.length;
     assert.equal((await get('/streams/cam/v-abc-1.m4s?sig=bad')).status, 403);
     assert.equal(calls.length, before);
+  });
+});
+
+describe('HTTP from memory: LL-DASH sends the open segment with chunked transfer as its parts arrive', () => {
+  const TS = 90_000;
+  const packager = new StreamPackager('cam', [{ name: '360p', kind: 'video', bandwidth: 800_000, frameRate: 30 }], {
+    segmentSeconds: 2, partSeconds: 0.5, windowSegments: 6, extraSegments: 1, maxBytes: 1 << 20, instanceId: 'i9', rebaseFragment: (b) => b,
+  });
+  const feed = (t: number) => packager.fragment('360p', { bytes: Buffer.alloc(1000 + t * 10, t), baseDecodeTime: t * TS, duration: TS / 2, independent: t % 2 === 0 }, 1_000_000 + t * 1000);
+  let server: HttpServer;
+  let base = '';
+  before(async () => {
+    const outputs = new PackagedOutputs({ lowLatency: true });
+    packager.beginRun();
+    packager.init('360p', { bytes: Buffer.from('init'), codecs: 'avc1.64001e', timescale: TS, width: 640, height: 360 });
+    outputs.set(packager);
+    for (let t = 0; t <= 4; t += 0.5) feed(t); // segments 1-2 complete, 3 open with one part
+    server = new HttpServer({ host: '127.0.0.1', port: 0 }, pino({ level: 'silent' }), {
+      outputs: { get: (key, file, { search, token }) => outputs.request(key, file, { search, token, timeUrl: '/time' }) },
+    });
+    base = `http://127.0.0.1:${(await server.listen()).port}`;
+  });
+  after(() => server?.close());
+
+  test('the first bytes come before the segment closes; the whole body is the closed segment', async () => {
+    const res = await fetch(`${base}/streams/cam/dash/360p-i9-3.m4s`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+    assert.equal(res.headers.get('content-length'), null);
+    assert.equal(res.headers.get('x-accel-buffering'), 'no');
+    const reader = res.body!.getReader();
+    const chunks: Buffer[] = [];
+    const first = await reader.read();
+    const firstAt = performance.now();
+    chunks.push(Buffer.from(first.value!));
+    let closedAt = 0;
+    const producing = (async () => {
+      for (const t of [4.5, 5, 5.5]) {
+        await new Promise((r) => setTimeout(r, 60));
+        feed(t);
+      }
+      closedAt = performance.now();
+    })();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(Buffer.from(r.value));
+    await producing;
+    assert.ok(firstAt < closedAt - 150, `first bytes ${(closedAt - firstAt).toFixed(0)} ms before the segment closed`);
+    const whole = packager.resource('360p-i9-3.m4s')!;
+    assert.equal(whole.length, 4 * 1000 + (4 + 4.5 + 5 + 5.5) * 10);
+    assert.deepEqual(Buffer.concat(chunks), whole);
+    const again = await fetch(`${base}/streams/cam/dash/360p-i9-3.m4s`);
+    assert.equal(again.headers.get('content-length'), String(whole.length), 'closed: a plain body');
+    assert.deepEqual(Buffer.from(await again.arrayBuffer()), whole);
+    const far = await fetch(`${base}/streams/cam/dash/360p-i9-9.m4s`);
+    assert.deepEqual([far.status, far.headers.get('cache-control')], [404, 'public, max-age=1']);
   });
 });

@@ -4,14 +4,13 @@ import { parsePathname, parseStreamPath } from '../../src/http/request-path.ts';
 
 describe('parseStreamPath', () => {
   const accepted: [string, { key: string; file: string }][] = [
-    // The master playlist is served from the completed copy the transcoder publishes.
-    ['/streams/live/master.m3u8', { key: 'live', file: '.master.m3u8' }],
+    ['/streams/live/master.m3u8', { key: 'live', file: 'master.m3u8' }],
     ['/streams/live/media_0.m3u8', { key: 'live', file: 'media_0.m3u8' }],
     ['/streams/live/dash/manifest.mpd', { key: 'live', file: 'manifest.mpd' }],
     ['/streams/live/dash/chunk-0-00001.m4s', { key: 'live', file: 'chunk-0-00001.m4s' }],
     ['/streams/a.b-c_d/init-0.m4s', { key: 'a.b-c_d', file: 'init-0.m4s' }],
-    ['/streams/dash/master.m3u8', { key: 'dash', file: '.master.m3u8' }],
-    ['/streams/%6Cive/master.m3u8', { key: 'live', file: '.master.m3u8' }],
+    ['/streams/dash/master.m3u8', { key: 'dash', file: 'master.m3u8' }],
+    ['/streams/%6Cive/master.m3u8', { key: 'live', file: 'master.m3u8' }],
   ];
   for (const [path, expected] of accepted) {
     test(`accepts ${path}`, () => assert.deepEqual(parseStreamPath(path), expected));

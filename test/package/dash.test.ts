@@ -149,13 +149,24 @@ describe('mpd (ISO/IEC 23009-1)', () => {
     const text = mpd(snapshot({ video: [v] }), { ...OPTIONS, lowLatency: true });
     const root = parseXml(text);
     assert.equal(root.attributes['suggestedPresentationDelay'], undefined);
+    assert.equal(root.attributes['minimumUpdatePeriod'], 'PT0.5S', 'a new segment is seen within a part');
     const template = all(root, 'SegmentTemplate')[0]!;
     assert.equal(template.attributes['availabilityTimeOffset'], '1.5');
     assert.equal(template.attributes['availabilityTimeComplete'], 'false');
-    assert.match(text, /\n  <ServiceDescription id="0">\n    <Latency target="3500" min="1750" max="7000" referenceId="0"\/>\n    <PlaybackRate min="0\.96" max="1\.04"\/>\n  <\/ServiceDescription>\n  <Period /);
+    assert.match(text, /\n  <ServiceDescription id="0">\n    <Latency target="1500" min="500" max="3500" referenceId="0"\/>\n    <PlaybackRate min="0\.96" max="1\.04"\/>\n  <\/ServiceDescription>\n  <Period /);
     assert.doesNotMatch(text, /ProducerReferenceTime/);
     const custom = parseXml(mpd(snapshot({ video: [v] }), { ...OPTIONS, lowLatency: true, latency: { targetMs: 3000, minMs: 2000, maxMs: 6000 } }));
     assert.deepEqual(all(custom, 'Latency')[0]!.attributes, { target: '3000', min: '2000', max: '6000', referenceId: '0' });
+  });
+
+  it('low latency lists the open segment at its planned duration once it has a part (its chunks are sent as they come)', () => {
+    const v = rendition({ name: '720p', segments: [...run(2), { parts: [0.5], complete: false }] });
+    const planned = { ...v, segments: v.segments.map((s) => (s.complete ? s : { ...s, plannedDuration: 180_000 })) };
+    const timelineOf = (text: string) => all(parseXml(text), 'S').map((x) => x.attributes);
+    assert.deepEqual(timelineOf(mpd(snapshot({ video: [planned] }), { ...OPTIONS, lowLatency: true })), [{ t: '0', d: '180000', r: '2' }]);
+    assert.deepEqual(timelineOf(mpd(snapshot({ video: [planned] }), OPTIONS)), [{ t: '0', d: '180000', r: '1' }], 'not without low latency');
+    const noPart = rendition({ name: '720p', segments: [...run(2), { parts: [], complete: false }] });
+    assert.deepEqual(timelineOf(mpd(snapshot({ video: [noPart] }), { ...OPTIONS, lowLatency: true })), [{ t: '0', d: '180000', r: '1' }], 'nor before its first part');
   });
 
   it('UTCTiming always; everything from outside XML-escaped; $ doubled in templates', () => {
@@ -202,7 +213,7 @@ describe('frameRate (ISO/IEC 23009-1 5.3.12.2)', () => {
 });
 
 describe('mpd on random windows (fast-check)', () => {
-  it('is well-formed, and each SegmentTimeline reproduces the complete segments of its period exactly', () => {
+  it('is well-formed, and each SegmentTimeline reproduces the complete segments of its period exactly (and the open one with low latency)', () => {
     fc.assert(fc.property(windowArbitrary, fc.boolean(), (w, lowLatency) => {
       const { r, s } = windowOf(w);
       // The same window as audio at 48 kHz (segment starts and durations rescaled), so periods hold two adaptation sets.
@@ -215,7 +226,7 @@ describe('mpd on random windows (fast-check)', () => {
       assert.equal(root.attributes['type'], w.ended ? 'static' : 'dynamic');
       assert.equal(all(root, 'UTCTiming').length, 1);
       for (const rend of [video, audio]) {
-        const complete = rend.segments.filter((x) => x.complete);
+        const complete = rend.segments.filter((x) => x.complete || (lowLatency && !w.ended && x.parts.length > 0));
         const periods = [...new Set(complete.map((x) => x.discontinuity))];
         const listed = all(root, 'Period').map((p) => ({ id: Number(p.attributes['id']), rep: all(p, 'Representation').find((x) => x.attributes['id'] === rend.name) }));
         assert.deepEqual(listed.filter((p) => p.rep !== undefined).map((p) => p.id), periods);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import HLS from 'hls-parser';
-import { BLOCKED_PLAYLIST, ENDED_PLAYLIST, IMMUTABLE, LIVE_PLAYLIST, PackagedOutputs } from '../../src/package/outputs.ts';
+import { BLOCKED_PLAYLIST, ENDED_PLAYLIST, IMMUTABLE, LIVE_PLAYLIST, NOT_YET, PackagedOutputs } from '../../src/package/outputs.ts';
 import { StreamPackager } from '../../src/package/stream-packager.ts';
 
 const TS = 90_000;
@@ -125,17 +125,52 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
     assert.equal(timeouts, 1);
   });
 
-  test('the hinted part is held until it exists; any other missing part is 404 at once', async () => {
+  test('the hinted part is held until it exists; any other missing part is 404 at once, cached a second', async () => {
     const outputs = new PackagedOutputs({ lowLatency: true });
     const p = packager();
     outputs.set(p);
     feed(p, 0, 4.5);
-    assert.equal(await outputs.request('cam', '360p-i9-3.3.m4s', request), undefined, 'not the hint: 404');
+    const notHinted = (await outputs.request('cam', '360p-i9-3.3.m4s', request))!;
+    assert.deepEqual([notHinted.status, notHinted.cacheControl], [404, NOT_YET], 'not the hint: 404, cached a second at most');
     const hinted = outputs.request('cam', '360p-i9-3.1.m4s', request);
     await new Promise((r) => setTimeout(r, 20));
     feed(p, 4.5, 0.5);
     const part = (await hinted)!;
     assert.equal(part.cacheControl, IMMUTABLE);
     assert.equal(part.body.length, 1000);
+  });
+
+  test('LL-DASH: the open segment grows part by part and equals the closed segment; the next is held; later ones are 404 for a second', async () => {
+    const outputs = new PackagedOutputs({ lowLatency: true });
+    const p = packager();
+    outputs.set(p);
+    feed(p, 0, 4.5); // segments 1-2 complete, 3 open with part 0
+    const mpdText = outputs.resource('cam', 'manifest.mpd', request)!.body.toString();
+    assert.match(mpdText, /availabilityTimeComplete="false"/);
+    assert.match(mpdText, /<S t="0" d="180000" r="2"\/>/, 'the open segment is listed at its planned 2 s');
+    const open = (await outputs.request('cam', '360p-i9-3.m4s', request))!;
+    assert.equal(open.cacheControl, IMMUTABLE);
+    assert.ok(open.chunks, 'a growing body');
+    const got: Buffer[] = [];
+    const reading = (async () => { for await (const c of open.chunks!) got.push(c); })();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got.length, 1, 'the part there is sent at once');
+    feed(p, 4.5, 0.5);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(got.length, 2, 'a new part as it comes');
+    const next = outputs.request('cam', '360p-i9-4.m4s', request);
+    feed(p, 5, 1.5); // segment 3 closes at 6 s, segment 4 begins
+    await reading;
+    assert.deepEqual(Buffer.concat(got), p.resource('360p-i9-3.m4s'), 'the body is the closed segment');
+    const nextAnswer = (await next)!;
+    assert.ok(nextAnswer.chunks, 'the next segment was held until it began, then grows');
+    const far = (await outputs.request('cam', '360p-i9-6.m4s', request))!;
+    assert.deepEqual([far.status, far.cacheControl], [404, NOT_YET]);
+    const closed = (await outputs.request('cam', '360p-i9-3.m4s', request))!;
+    assert.equal(closed.chunks, undefined, 'once closed, a plain body with a length');
+    p.end();
+    const rest: Buffer[] = [];
+    for await (const c of nextAnswer.chunks!) rest.push(c);
+    assert.deepEqual(Buffer.concat(rest), p.resource('360p-i9-4.m4s'), 'the end closes it');
   });
 });

@@ -91,6 +91,24 @@ describe('StreamPackager', () => {
     assert.equal(snap.audio!.sampleRate, 48_000);
   });
 
+  test('availabilityStartTime follows the earliest arrival until playable (the first fragments come late), then stays', () => {
+    const p = packager({}, [TRACKS[0]!]);
+    p.beginRun();
+    p.init('360p', videoInit);
+    const frag = (t: number, at: number) => p.fragment('360p', { bytes: Buffer.from('v'), baseDecodeTime: t * VIDEO_TS, duration: VIDEO_TS / 2, independent: t % 2 === 0 }, at);
+    // ffmpeg probing: the first second arrives 1.2 s late, all at once; then 0.2 s after each part's end.
+    frag(0, 2200);
+    frag(0.5, 2210);
+    frag(1, 2220);
+    for (let t = 1.5; t < 4; t += 0.5) frag(t, (t + 0.5) * 1000 + 200);
+    assert.equal(p.playable, true);
+    const snap = p.snapshot(5000);
+    assert.equal(snap.availabilityStartTime, 200);
+    assert.deepEqual(snap.video[0]!.segments.map((s) => s.programDateTime), [200, 2200], 'program date-times follow');
+    frag(4, 4100); // early, but after the first playlist could be served: no change
+    assert.equal(p.snapshot(5000).availabilityStartTime, 200);
+  });
+
   test('the master is not playable before every track has a complete segment', () => {
     const p = packager();
     feedRun(p, 1.5, 0);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,9 +19,10 @@ import { encodeAmf0 } from '../../src/rtmp/amf0.ts';
 import { ChunkEncoder } from '../../src/rtmp/chunk-encoder.ts';
 import type { RawMessage } from '../../src/rtmp/chunk-decoder.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
+import { MemoryOutputs } from '../support/memory-outputs.ts';
 import { alive } from '../support/process.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
-import { startTestServer, tempOutputDir } from '../support/server.ts';
+import { startTestServer } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
 import { CAPTURED_MESSAGES } from './targets.ts';
 
@@ -325,13 +326,11 @@ describe('faults', () => {
     await pub.exited;
   });
 
-  test('an HTTP client that reads nothing is cut at the idle timeout; other GETs of the same file carry on', async () => {
-    const root = tempOutputDir();
-    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-    mkdirSync(join(root, 'big'));
+  test('an HTTP client that reads nothing is cut at the idle timeout; other GETs of the same segment carry on', async () => {
     const big = Buffer.alloc(16 * MiB, 7);
-    writeFileSync(join(root, 'big', 'chunk-0-00001.m4s'), big);
-    const http = new HttpServer({ host: '127.0.0.1', port: 0, root, idleTimeoutMs: 1000 }, pino({ level: 'silent' }));
+    const outputs = new MemoryOutputs();
+    outputs.set('big', 'chunk-0-00001.m4s', big);
+    const http = new HttpServer({ host: '127.0.0.1', port: 0, idleTimeoutMs: 1000 }, pino({ level: 'silent' }), { outputs });
     cleanups.push(() => http.close(100));
     const { port } = await http.listen();
     const stalled = connect({ port, host: '127.0.0.1' });

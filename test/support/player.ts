@@ -44,12 +44,12 @@ setInterval(() => {
 }, 250);
 window.play = (kind, url, config) => {
   if (kind === 'hls') {
-    const h = new Hls(config || {});
+    const h = window.__player = new Hls(config || {});
     h.on(Hls.Events.ERROR, (_e, d) => (d.fatal ? s.errors : s.warnings).push(d.type + ':' + d.details));
     h.loadSource(url); h.attachMedia(v);
     v.play().catch(() => {});
   } else {
-    const p = dashjs.MediaPlayer().create();
+    const p = window.__player = dashjs.MediaPlayer().create();
     if (config) p.updateSettings(config);
     p.on('error', (e) => s.errors.push('dash: ' + JSON.stringify(e.error || e).slice(0, 300)));
     // dash.js plays by itself (autoplay): a play() of ours before it listens would hide PLAYBACK_STARTED

@@ -267,9 +267,9 @@ describe('buildCmafPipeArgs: every rung and the audio as fragmented MP4 on a pip
       '-force_key_frames:v:0', 'expr:gte(t,n_forced*2)', '-profile:v:0', 'main', '-preset:v:0', 'ultrafast',
       '-keyint_min:v:0', '60', '-pix_fmt:v:0', 'yuv420p', '-sc_threshold:v:0', '0', '-x264-params:v:0', X264_LIVE_PARAMS,
       '-video_track_timescale', '90000',
-      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets', '-frag_duration', '500000', 'pipe:4',
+      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '500000', 'pipe:4',
       '-map', '0:a:0', '-af', 'aresample=async=1', '-c:a', 'aac', '-b:a', '128k', '-ac', '2', '-ar', '48000',
-      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe+negative_cts_offsets', '-frag_duration', '500000', 'pipe:5',
+      '-f', 'mp4', '-movflags', '+empty_moov+default_base_moof+frag_keyframe', '-frag_duration', '500000', 'pipe:5',
     ]);
     assert.deepEqual(pipeOutputFds(base), { video: [4], audio: 5 });
   });

@@ -112,3 +112,17 @@ export function fixture(name: string): Buffer {
 export function isMp4Error(err: unknown): boolean {
   return err instanceof ProxyRtmpError && err.code.startsWith('ERR_MP4_');
 }
+
+/** FLV tags of a file (FLV spec v10.1 E.2–E.3): type, timestamp in ms, body. */
+export function flvTags(flv: Buffer): { type: number; ms: number; body: Buffer }[] {
+  if (flv.toString('latin1', 0, 3) !== 'FLV') throw new Error('not an FLV file');
+  const tags: { type: number; ms: number; body: Buffer }[] = [];
+  let off = flv.readUInt32BE(5) + 4;
+  while (off + 11 <= flv.length) {
+    const size = flv.readUIntBE(off + 1, 3);
+    const ms = flv.readUIntBE(off + 4, 3) + flv[off + 7]! * 0x1000000;
+    tags.push({ type: flv[off]!, ms, body: flv.subarray(off + 11, off + 11 + size) });
+    off += 11 + size + 4;
+  }
+  return tags;
+}

@@ -7,7 +7,7 @@ import { parseFragment } from '../../../src/package/mp4/fragment.ts';
 import { parseInit } from '../../../src/package/mp4/init.ts';
 import { Mp4Splitter } from '../../../src/package/mp4/splitter.ts';
 import { aacTrack, avcTrack, box, fullBox, writeFragment, writeInitSegment, type WriteSample, type WritableTrack } from '../../../src/package/mp4/write.ts';
-import { FFPROBE, frameHashes, probe, requireBinary, run } from './support.ts';
+import { FFPROBE, flvTags, frameHashes, probe, requireBinary, run } from './support.ts';
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
@@ -88,20 +88,6 @@ describe('writeInitSegment / writeFragment: round trip through our parser', () =
     assert.throws(() => writeFragment(video, 1, 0, [{ duration: 1.5, data: Buffer.alloc(1), isSync: true }]), isCode('ERR_MP4_INVALID'));
   });
 });
-
-/** FLV tags of a file (FLV spec v10.1 E.2–E.3): type, timestamp in ms, body. */
-function flvTags(flv: Buffer): { type: number; ms: number; body: Buffer }[] {
-  assert.equal(flv.toString('latin1', 0, 3), 'FLV');
-  const tags: { type: number; ms: number; body: Buffer }[] = [];
-  let off = flv.readUInt32BE(5) + 4;
-  while (off + 11 <= flv.length) {
-    const size = flv.readUIntBE(off + 1, 3);
-    const ms = flv.readUIntBE(off + 4, 3) + flv[off + 7]! * 0x1000000;
-    tags.push({ type: flv[off]!, ms, body: flv.subarray(off + 11, off + 11 + size) });
-    off += 11 + size + 4;
-  }
-  return tags;
-}
 
 describe('FLV H.264 + AAC remuxed to CMAF with our writer (the passthrough path)', () => {
   let flv: Buffer;

@@ -1,0 +1,143 @@
+/**
+ * Passthrough end to end (issue 15): a real ffmpeg publishes 640x360 H.264
+ * with a 2 s GOP to a server whose ladder tops out at 360p; the top rendition
+ * is the source packaged by our own remux (no encode), its bytes play with
+ * ffprobe, every rendition's segments start at the same decode time, and
+ * GetRoutes (a real grpc-js client) names it. A second publish with a 1.7 s
+ * GOP, at the same time, falls back to encoding every rung and says why.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client, credentials, makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { ModuleService } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
+import { grpcDefinition } from '../../src/grpc/adapter.ts';
+import { parseFragment } from '../../src/package/mp4/fragment.ts';
+import { ffmpegPublish, type Publisher } from '../support/ffmpeg.ts';
+import { startTestServer } from '../support/server.ts';
+import { waitUntil } from '../support/wait.ts';
+import { FFPROBE, probe, requireBinary } from '../package/mp4/support.ts';
+
+const ModuleClient = makeGenericClientConstructor(grpcDefinition(ModuleService), 'ModuleService');
+
+interface Route {
+  streamKey: string;
+  encoder: string;
+  profiles: { name: string; codec: string; bitrate: number; resolution: number; status: string }[];
+}
+
+function getRoutes(client: Client): Promise<{ routes: Route[] }> {
+  const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)['GetRoutes']!;
+  return new Promise((resolve, reject) => {
+    fn.call(client, {}, new Metadata(), { deadline: Date.now() + 10_000 }, (err: ServiceError | null, res: { routes: Route[] }) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+const LADDER = JSON.stringify([
+  { name: '360p', width: 640, height: 360, bitrateKbps: 800, fps: 30, codec: 'h264' },
+  { name: '240p', width: 426, height: 240, bitrateKbps: 400, fps: 30, codec: 'h264' },
+  { name: '180p', width: 320, height: 180, bitrateKbps: 200, fps: 30, codec: 'h264' },
+]);
+
+/** A 2 s (fits) or 1.7 s (does not) GOP, closed GOPs, no scene cuts. */
+const gop = (frames: number) => ['-g', String(frames), '-keyint_min', String(frames), '-sc_threshold', '0'];
+
+describe('passthrough: the source as the top rung', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let client: Client;
+  let fits: Publisher;
+  let off: Publisher;
+  let short: Publisher;
+  const base = () => `http://127.0.0.1:${server.httpPort}/streams`;
+
+  before(async () => {
+    requireBinary(FFPROBE);
+    server = await startTestServer({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'veryfast', RTMP_LADDER: LADDER });
+    client = new ModuleClient(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+    const url = (key: string) => `rtmp://127.0.0.1:${server.port}/live/${key}`;
+    fits = ffmpegPublish(url('pt_fits'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(60) });
+    off = ffmpegPublish(url('pt_gop'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(51) });
+    short = ffmpegPublish(url('pt_short'), { width: 640, height: 360, seconds: 3, videoKbps: 500, extra: gop(60) });
+    const complete = (key: string) => {
+      const snap = server.transcoder!.get(key)?.packager.snapshot(Date.now());
+      return snap !== undefined && snap.video.length === 3 && snap.video.every((v) => v.segments.filter((s) => s.complete).length >= 3);
+    };
+    await waitUntil(() => complete('pt_fits') && complete('pt_gop'), 'three complete segments in every rendition of both streams', 30_000);
+  });
+
+  after(async () => {
+    client?.close();
+    fits?.kill();
+    off?.kill();
+    short?.kill();
+    await Promise.allSettled([fits?.exited, off?.exited, short?.exited]);
+    await server?.close();
+  });
+
+  test('the fitting source is passed through as 360p; the other falls back with the reason', () => {
+    const on = server.registry.get('pt_fits')!.transcode!;
+    assert.equal(on.passthrough?.status, 'on', JSON.stringify(on.passthrough));
+    assert.equal(on.passthrough?.rung, '360p');
+    assert.deepEqual(on.rungs.map((r) => r.name), ['360p', '240p', '180p']);
+    // Measured bitrate caps every rung: a ~500k source gets no rung above what it measured.
+    const measured = on.passthrough!.measuredKbps!;
+    assert.ok(measured > 200 && measured < 800, `measured ${measured} kbps`);
+    for (const r of on.rungs.slice(1)) assert.ok(r.bitrateKbps <= Math.max(measured, 1), `${r.name} at ${r.bitrateKbps}k`);
+    const no = server.registry.get('pt_gop')!.transcode!;
+    assert.equal(no.passthrough?.status, 'off');
+    assert.match(no.passthrough?.reason ?? '', /GOP 1\.7\d* s does not divide the 2 s segment/);
+  });
+
+  test('a stream that ends inside the measuring window is still encoded, all of it', async () => {
+    assert.equal(await short.exited, 0, short.stderr());
+    const res = await fetch(`${base()}/pt_short/360p.m3u8`);
+    assert.equal(res.status, 200);
+    const segments = (await res.text()).split('\n').filter((l) => /^360p-.*\.m4s$/.test(l));
+    assert.ok(segments.length >= 1, 'the 3 s stream has its segments');
+  });
+
+  test('GetRoutes: copy+x264 and the passed-through profile (h264, measured bitrate)', async () => {
+    const { routes } = await getRoutes(client);
+    const on = routes.find((r) => r.streamKey === 'pt_fits')!;
+    assert.equal(on.encoder, 'copy+x264');
+    assert.deepEqual(on.profiles.map((p) => [p.name, p.codec, p.resolution]), [['360p', 'h264', 360], ['240p', 'h264', 240], ['180p', 'h264', 180]]);
+    assert.equal(on.profiles[0]!.bitrate, server.registry.get('pt_fits')!.transcode!.passthrough!.measuredKbps);
+    assert.equal(on.profiles[0]!.status, 'encoding');
+    assert.equal(routes.find((r) => r.streamKey === 'pt_gop')!.encoder, 'x264');
+  });
+
+  test('the passed-through rendition plays with ffprobe: the source H.264 at 640x360', async () => {
+    const snap = server.transcoder!.get('pt_fits')!.packager.snapshot(Date.now());
+    const top = snap.video.find((v) => v.name === '360p')!;
+    const segment = top.segments.find((s) => s.complete)!;
+    const get = async (uri: string) => Buffer.from(await (await fetch(`${base()}/pt_fits/${uri}`)).arrayBuffer());
+    const bytes = Buffer.concat([await get(segment.initUri), await get(segment.uri)]);
+    const { streams, packets } = await probe(bytes);
+    assert.deepEqual([streams[0]!.codec_name, streams[0]!.width, streams[0]!.height], ['h264', 640, 360]);
+    assert.ok(packets.length >= 55 && packets.length <= 65, `${packets.length} frames in a 2 s segment`);
+    assert.ok(packets[0]!.flags.startsWith('K'));
+  });
+
+  test('every rendition\'s segments start at the same decode time (tfdt) as the source\'s', async () => {
+    const starts = async (key: string) => {
+      const snap = server.transcoder!.get(key)!.packager.snapshot(Date.now());
+      const out = new Map<string, number[]>();
+      for (const v of snap.video) {
+        const list: number[] = [];
+        for (const s of v.segments.filter((x) => x.complete)) {
+          const bytes = Buffer.from(await (await fetch(`${base()}/${key}/${s.uri}`)).arrayBuffer());
+          list.push(parseFragment(bytes).tracks[0]!.baseDecodeTime!);
+        }
+        out.set(v.name, list);
+      }
+      return out;
+    };
+    const byRung = await starts('pt_fits');
+    const top = byRung.get('360p')!;
+    assert.ok(top.length >= 3);
+    for (const [name, list] of byRung) {
+      // Same segment boundaries, to the tick: the encoded rungs key where the source does (x264 veryfast: with B-frames).
+      const n = Math.min(top.length, list.length);
+      assert.deepEqual(list.slice(0, n), top.slice(0, n), `${name} segment starts vs 360p's`);
+    }
+  });
+});
