@@ -14,6 +14,7 @@ import type { Logger } from './log.ts';
 import { hasCode } from './errors.ts';
 import { defaultCacheDir, locateFfmpeg, type FfmpegBinary, type FfmpegLocation } from './ffmpeg/locate.ts';
 import { describeDetection, detectEncoder, type EncoderDetection } from './ffmpeg/encoders.ts';
+import { DeferredSinks } from './streams/deferred-sinks.ts';
 import { StreamRegistry } from './streams/registry.ts';
 import type { FfmpegProbe } from './transcode/ffmpeg-probe.ts';
 import { TranscodeManager } from './transcode/manager.ts';
@@ -25,7 +26,7 @@ export interface RunningApp {
   readonly registry: StreamRegistry;
   readonly rtmp: RtmpServer;
   readonly rtmpAddress: AddressInfo;
-  /** Present when transcoding is enabled. */
+  /** Present when transcoding is enabled, once the encoder probe has ended. */
   readonly transcoder: TranscodeManager | undefined;
   /** Every stream's packaged output (HLS, DASH), served from memory. */
   readonly outputs: PackagedOutputs;
@@ -35,10 +36,18 @@ export interface RunningApp {
   readonly grpc: GrpcServer;
   readonly grpcPort: number;
   readonly httpAddress: AddressInfo;
-  /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off). */
+  /** The ffmpeg that transcodes, as probed at start (undefined when transcoding is off, and until the probe ends). */
   readonly ffmpeg: FfmpegProbe | undefined;
-  /** The start-up encoder detection (undefined when transcoding is off or no ffmpeg was found). */
+  /** The start-up encoder detection (undefined when transcoding is off or no ffmpeg was found, and until the probe ends). */
   readonly encoder: EncoderDetection<FfmpegBinary> | undefined;
+  /**
+   * The encoder probe, run in the background once the listeners are up:
+   * resolves when it has ended (at once with transcoding off), rejects with
+   * what makes start-up fail (ERR_FFMPEG_UNUSABLE, ERR_ENCODER_UNAVAILABLE).
+   */
+  readonly probed: Promise<void>;
+  /** True while the probe runs: health says `starting`, grpc.health NOT_SERVING. */
+  readonly starting: boolean;
   /** When the app started (ms since the epoch), for uptime. */
   readonly startedAt: number;
   /** True once close() has begun. */
@@ -63,7 +72,11 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const outputs = new PackagedOutputs({ lowLatency: config.transcode.lowLatency });
   let ffmpeg: FfmpegProbe | undefined;
   let detection: EncoderDetection<FfmpegBinary> | undefined;
-  if (config.transcode.enabled) {
+  // The encoder probe runs once the listeners are up; a publish that comes first is accepted and waits for it here.
+  const pending = config.transcode.enabled ? new DeferredSinks({ maxBufferedBytes: config.transcode.maxBacklogBytes }) : undefined;
+  const stopProbe = new AbortController();
+  /** Finds ffmpeg, proves the encoder by test encodes, then opens the transcoder to the streams waiting for it. */
+  const probe = async (): Promise<void> => {
     // A broken ffmpeg.path / FFMPEG_PATH throws (ERR_FFMPEG_UNUSABLE: start-up fails); nothing found at all
     // leaves ingest running without transcoding, and health reports ffmpeg unusable.
     let location: FfmpegLocation | undefined;
@@ -88,8 +101,10 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
         vaapiDevice: config.ffmpeg.vaapiDevice,
         timeoutMs: config.ffmpeg.probeTimeoutMs,
         log,
+        signal: stopProbe.signal,
       });
     }
+    stopProbe.signal.throwIfAborted();
     const binary = detection?.chosen?.ffmpeg ?? location?.chosen;
     const ffmpegPath = binary?.path ?? 'ffmpeg';
     if (binary !== undefined) ffmpeg = { ok: true, binary: ffmpegPath, version: binary.version };
@@ -116,12 +131,14 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
       },
       auth.log,
     );
-  }
+    if (pending!.waiting > 0) log.info({ streams: pending!.waiting }, 'encoder proven: transcoding the streams published meanwhile');
+    pending!.resolve(transcoder);
+  };
   const registry = new StreamRegistry({
     maxStreams: config.limits.maxStreams,
     bitrateWindowMs: config.limits.bitrateWindowMs,
-    // Published media goes straight to the stream's transcoder.
-    ...(transcoder === undefined ? {} : { sinks: transcoder }),
+    // Published media goes straight to the stream's transcoder (once the encoder is proven).
+    ...(pending === undefined ? {} : { sinks: pending }),
     onListenerError: (err, event) => log.error({ err, event }, 'registry listener failed'),
   });
   registry.on('refused', (reason, detail) => {
@@ -184,6 +201,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const httpAddress = await http.listen();
   const rtmpAddress = await rtmp.listen();
   let closing: Promise<void> | undefined;
+  let probing = pending !== undefined;
   const handlers = new ModuleServiceHandlers({
     version: pkg.version,
     startedAt,
@@ -193,6 +211,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     ffmpegUsable: () => ffmpeg === undefined || ffmpeg.ok,
     encoder: () => (detection === undefined ? undefined : { summary: describeDetection(detection), usable: detection.chosen !== undefined }),
     draining: () => closing !== undefined,
+    starting: () => probing,
     system,
     maxStreams: config.limits.maxStreams,
     outputDir: undefined,
@@ -200,9 +219,35 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const grpc = new GrpcServer({ host: config.grpc.host, port: config.grpc.port }, handlers, log);
   const grpcPort = await grpc.listen();
   grpc.setReady();
+  // process.uptime(): from the process's own start, so the figure does not depend on who measures it.
+  log.info({ sinceStartMs: Math.round(process.uptime() * 1000), probing: pending !== undefined }, 'listeners up');
+  const probed =
+    pending === undefined
+      ? Promise.resolve()
+      : probe().then(
+          () => {
+            probing = false;
+            handlers.report(); // health turns SERVING now, not at the next sample
+          },
+          (err: unknown) => {
+            probing = false;
+            if (closing !== undefined) return; // stopped while probing: nothing to start
+            throw err;
+          },
+        );
+  // main reports a failed probe; one that nobody awaits must not end the process as unhandled.
+  probed.catch(() => {});
   return {
-    ffmpeg,
-    encoder: detection,
+    get ffmpeg() {
+      return ffmpeg;
+    },
+    get encoder() {
+      return detection;
+    },
+    probed,
+    get starting() {
+      return probing;
+    },
     startedAt,
     get draining() {
       return closing !== undefined;
@@ -210,7 +255,9 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     registry,
     rtmp,
     rtmpAddress,
-    transcoder,
+    get transcoder() {
+      return transcoder;
+    },
     outputs,
     http,
     httpAddress,
@@ -220,6 +267,7 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
     close() {
       closing ??= (async () => {
         // Load balancers see NOT_SERVING first, then new publishes are refused, then we stop.
+        stopProbe.abort(new Error('the server is stopping'));
         grpc.drain();
         registry.drain();
         await new Promise((r) => setTimeout(r, config.grpc.drainGraceMs));

@@ -82,8 +82,8 @@ async function main(argv: string[]): Promise<number> {
   // Under a Type=notify unit (NOTIFY_SOCKET set): READY=1 once every listener is up, STOPPING=1 when the drain begins.
   const notifier = SdNotifier.fromEnv(process.env, { onError: (err) => log.warn({ err }, 'sd_notify failed') });
   log.info({ version: pkg.version, config: path ?? 'built-in defaults', node: process.version }, 'starting proxy-rtmp');
-  // Signals are taken from here on: one that comes while the app starts (a systemd stop during
-  // the encoder test encode, say) is kept and acted on once it has started, not a kill by default action.
+  // Signals are taken from here on: one that comes while the listeners open is kept and acted on
+  // once they are up (a stop during the encoder probe after that stops the probe too), not a kill by default action.
   let early: NodeJS.Signals | undefined;
   let onSignal = (signal: NodeJS.Signals): void => {
     early ??= signal;
@@ -96,13 +96,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
     await notifier?.notify({ status: `start-up failed: ${err instanceof Error ? err.message : String(err)}` });
-    // A configured ffmpeg that does not run is a configuration error: no restart loop.
-    return hasCode(err, 'ERR_FFMPEG_UNUSABLE') ? 78 : 1;
+    return 1;
   }
   const running = app;
   const serving = () => `serving ${running.registry.size} streams; RTMP :${running.rtmpAddress.port}, HTTP :${running.httpAddress.port}, gRPC :${running.grpcPort}`;
-  void notifier?.notify({ ready: true, status: serving() });
-  notifier?.startWatchdog(serving);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -120,6 +117,25 @@ async function main(argv: string[]): Promise<number> {
     };
     onSignal = stop;
     if (early !== undefined) stop(early);
+    // The listeners are up; the encoder probe runs in the background. READY=1 once it has proven the encoder,
+    // so `systemctl start` still fails on a configured ffmpeg or a forced encoder that does not work.
+    app.probed.then(
+      () => {
+        if (stopping) return;
+        void notifier?.notify({ ready: true, status: serving() });
+        notifier?.startWatchdog(serving);
+      },
+      (err: unknown) => {
+        if (stopping) return;
+        stopping = true;
+        log.fatal({ err }, 'start-up failed');
+        const code = hasCode(err, 'ERR_FFMPEG_UNUSABLE') ? 78 : 1;
+        void Promise.all([app.close(), notifier?.notify({ status: `start-up failed: ${err instanceof Error ? err.message : String(err)}` })]).then(
+          () => resolve(code),
+          () => resolve(code),
+        );
+      },
+    );
   });
 }
 

@@ -11,11 +11,13 @@
  * file already there (size, mode and SHA-256) and reuse it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip } from 'node:zlib';
 import { FfmpegExtractError } from '../errors.ts';
 
 /** SEA asset key of the binary. */
@@ -128,15 +130,39 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Undoes the build's encoding. */
-export function decodeCarried(bytes: Uint8Array, encoding: CarriedEncoding): Uint8Array {
+/** Bytes hashed between two turns of the event loop by {@link sha256HexYielding}. */
+const HASH_SLICE = 4 << 20;
+
+/**
+ * SHA-256 of bytes, lowercase hex, a slice at a time with a turn of the event
+ * loop between slices: the listeners are up while the carried ffmpeg is
+ * checked (a 70 MB binary hashed at once would hold every connection ~0.2 s).
+ */
+export async function sha256HexYielding(bytes: Uint8Array): Promise<string> {
+  const hash = createHash('sha256');
+  for (let at = 0; at < bytes.byteLength; at += HASH_SLICE) {
+    hash.update(bytes.subarray(at, at + HASH_SLICE));
+    await yieldToLoop();
+  }
+  return hash.digest('hex');
+}
+
+/** SHA-256 of a file, lowercase hex, read and hashed a chunk at a time. */
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Undoes the build's encoding off the main thread (zlib's thread pool), so the listeners stay responsive. */
+export async function decodeCarried(bytes: Uint8Array, encoding: CarriedEncoding): Promise<Uint8Array> {
   switch (encoding) {
     case 'identity':
       return bytes;
     case 'gzip':
-      return gunzipSync(bytes);
+      return promisify(gunzip)(bytes);
     case 'brotli':
-      return brotliDecompressSync(bytes);
+      return promisify(brotliDecompress)(bytes);
   }
 }
 
@@ -149,7 +175,7 @@ async function verified(path: string, meta: CarriedMeta): Promise<boolean> {
     return false;
   }
   if (!info.isFile() || info.size !== meta.size || (info.mode & 0o111) === 0) return false;
-  return sha256Hex(await readFile(path)) === meta.sha256;
+  return (await sha256OfFile(path)) === meta.sha256;
 }
 
 /**
@@ -164,8 +190,8 @@ export async function extractCarried(source: CarriedSource, cacheDir: string): P
   const path = carriedPath(cacheDir, meta.sha256);
   if (await verified(path, meta)) return { path, action: 'reused', ms: performance.now() - started };
 
-  const binary = decodeCarried(source.bytes(), meta.encoding);
-  if (binary.byteLength !== meta.size || sha256Hex(binary) !== meta.sha256) {
+  const binary = await decodeCarried(source.bytes(), meta.encoding);
+  if (binary.byteLength !== meta.size || (await sha256HexYielding(binary)) !== meta.sha256) {
     throw new FfmpegExtractError(`carried ffmpeg is corrupt: expected ${meta.size} bytes with sha256 ${meta.sha256}`);
   }
   const dir = join(path, '..');

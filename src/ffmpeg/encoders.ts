@@ -159,9 +159,10 @@ const STDERR_CAP = 64 * 1024;
 
 /**
  * Runs one test encode: `binary args`, stdout ignored, stderr kept; ok when
- * it exits 0. Killed (SIGKILL) and rejected after `timeoutMs`.
+ * it exits 0. Killed (SIGKILL) and rejected after `timeoutMs`, or at once when
+ * `abort` fires (the server stops while it probes).
  */
-export function runTestEncode(binary: string, args: readonly string[], timeoutMs: number): Promise<TestEncodeResult> {
+export function runTestEncode(binary: string, args: readonly string[], timeoutMs: number, abort?: AbortSignal): Promise<TestEncodeResult> {
   const t0 = performance.now();
   const elapsed = () => Math.round(performance.now() - t0);
   return new Promise((resolve) => {
@@ -170,20 +171,25 @@ export function runTestEncode(binary: string, args: readonly string[], timeoutMs
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
       resolve({ ok, reason, elapsedMs: elapsed() });
     };
     const child = spawn(binary, [...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const kill = (reason: string) => {
+      child.kill('SIGKILL');
+      // Not waiting for 'close': a wrapper's grandchild may hold stderr open.
+      child.stderr!.destroy();
+      settle(false, reason);
+    };
+    const onAbort = () => kill('test encode stopped: the server is stopping');
+    abort?.addEventListener('abort', onAbort, { once: true });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString('utf8');
       if (stderr.length > STDERR_CAP) stderr = stderr.slice(-STDERR_CAP / 2);
     });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      // Not waiting for 'close': a wrapper's grandchild may hold stderr open.
-      child.stderr!.destroy();
-      settle(false, `test encode timed out after ${timeoutMs} ms`);
-    }, timeoutMs);
+    const timer = setTimeout(() => kill(`test encode timed out after ${timeoutMs} ms`), timeoutMs);
+    if (abort?.aborted === true) onAbort();
     child.once('error', (err) => settle(false, `cannot start ${binary}: ${err.message}`));
     // 'close', not 'exit': stderr has been read to the end by then.
     child.once('close', (code, signal) => {
@@ -211,6 +217,8 @@ export interface DetectOptions<B extends EncoderBinary> {
   /** Where render nodes are listed; default /dev/dri (tests pass their own). */
   readonly driDir?: string;
   readonly log?: Logger;
+  /** Stops the detection (the server stops while it probes): the running test encode is killed and detectEncoder rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** The test-encode arguments of `candidate` for the options' ladder. */
@@ -251,10 +259,12 @@ export async function detectEncoder<B extends EncoderBinary>(o: DetectOptions<B>
   const attempts: EncoderAttempt<B>[] = [];
   let chosen: EncoderCandidate<B> | undefined;
   for (const candidate of candidates) {
+    o.signal?.throwIfAborted();
     const result: TestEncodeResult =
       candidate.unavailable !== undefined
         ? { ok: false, reason: candidate.unavailable, elapsedMs: 0 }
-        : await runTestEncode(candidate.ffmpeg.path, testEncodeArgs(candidate, o), o.timeoutMs);
+        : await runTestEncode(candidate.ffmpeg.path, testEncodeArgs(candidate, o), o.timeoutMs, o.signal);
+    o.signal?.throwIfAborted();
     attempts.push({ ...candidate, ...result });
     if (result.ok) {
       chosen = candidate;

@@ -35,8 +35,9 @@ export interface GrpcServerOptions {
 /**
  * The gRPC endpoint: ModuleService (spec "gRPC ModuleService API") under both
  * `marchproxy.module.v1.ModuleService` and `marchproxy.module.ModuleService`,
- * the standard grpc.health.v1.Health for load balancers (NOT_SERVING while
- * starting, draining, or with no stream slot free), and server reflection
+ * the standard grpc.health.v1.Health for load balancers (NOT_SERVING until
+ * ready, while the encoder probe of start-up runs, while draining, and with no
+ * stream slot free), and server reflection
  * v1/v1alpha listing both names, so grpcurl and `buf curl` work without proto
  * files. Plaintext, as the spec says (internal network).
  */
@@ -49,13 +50,16 @@ export class GrpcServer {
   readonly #server: Server;
   readonly #options: GrpcServerOptions;
   readonly #log: Logger;
+  readonly #handlers: ModuleServiceHandlers;
   #ready = false;
   #draining = false;
   #full = false;
+  #starting = false;
 
   constructor(options: GrpcServerOptions, handlers: ModuleServiceHandlers, log: Logger) {
     this.#options = options;
     this.#log = log;
+    this.#handlers = handlers;
     this.#server = new Server({
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 1024 * 1024,
       'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 100,
@@ -92,17 +96,19 @@ export class GrpcServer {
       this.#server.addService(binding.definition, binding.implementation);
     }
     // No slot left: a new publish would be refused, so load balancers should look elsewhere now.
+    // Starting: the encoder is not proven yet, so streams should go elsewhere until it is.
     handlers.onReport((report) => {
       const full = report.capacity !== undefined && freeSlots(report.capacity) === 0;
-      if (full === this.#full) return;
+      if (full === this.#full && report.starting === this.#starting) return;
       this.#full = full;
+      this.#starting = report.starting;
       this.#applyHealth();
     });
   }
 
-  /** SERVING once ready, unless draining or full; the same for the server and both service names. */
+  /** SERVING once ready, unless starting, draining or full; the same for the server and both service names. */
   #applyHealth(): void {
-    const status = this.#ready && !this.#draining && !this.#full ? 'SERVING' : 'NOT_SERVING';
+    const status = this.#ready && !this.#starting && !this.#draining && !this.#full ? 'SERVING' : 'NOT_SERVING';
     for (const name of ['', MODULE_SERVICE_NAME, MODULE_SERVICE_ALIAS.typeName]) this.health.setStatus(name, status);
   }
 
@@ -121,9 +127,14 @@ export class GrpcServer {
     });
   }
 
-  /** Everything is up: health turns SERVING (unless no stream slot is free) and the ModuleService answers. */
+  /**
+   * The listeners are up: the ModuleService answers, and health turns SERVING
+   * unless the encoder probe still runs or no stream slot is free (judged now).
+   * Call {@link ModuleServiceHandlers.report} when the probe ends.
+   */
   setReady(): void {
     this.#ready = true;
+    this.#handlers.report();
     this.#applyHealth();
   }
 

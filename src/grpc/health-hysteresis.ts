@@ -15,6 +15,8 @@ export interface HealthCondition {
   text: string;
   /** Raised at once, without waiting `raiseMs` (facts rather than measurements: listener down, no slot left). */
   immediate?: boolean;
+  /** Cleared as soon as it is absent, without waiting `clearMs` (a phase that ends for good, like start-up). */
+  transient?: boolean;
 }
 
 /** A condition being reported, and since when it has held (ms since the epoch). */
@@ -77,7 +79,7 @@ export class HealthHysteresis {
     }
     for (const [id, t] of this.#tracked) {
       if (seen.has(id)) continue;
-      if (!t.active) {
+      if (!t.active || t.condition.transient === true) {
         this.#tracked.delete(id);
         continue;
       }

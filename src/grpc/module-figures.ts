@@ -1,6 +1,7 @@
 import type { StreamEntry } from '../streams/registry.ts';
 import { describeCapacity, freeSlots, SPEED_WARMUP_MS, type Capacity } from '../metrics/capacity.ts';
-import { describeActive, type ActiveCondition, type HealthCondition } from './health-hysteresis.ts';
+import type { DropEpisode, DropReport } from './drop-history.ts';
+import { describeActive, isoSeconds, type ActiveCondition, type HealthCondition } from './health-hysteresis.ts';
 
 /**
  * The ModuleService figures as plain values, computed from the registry and
@@ -49,6 +50,23 @@ export interface HealthInputs {
   draining: boolean;
   /** Stream capacity for the message and the no-slot rule; omitted when unknown. */
   capacity?: Capacity;
+  /** The encoder probe of start-up is still running (listeners are up; transcoders wait for it). */
+  starting?: boolean;
+  /** GOPs dropped because ffmpeg fell behind: runs going on, and runs over within the last minutes. */
+  gopDrops?: DropReport;
+}
+
+/** The first words of the message and of the `errors` line while the encoder probe runs. */
+export const STARTING_TEXT = 'starting: proving the video encoder by test encodes';
+
+/** "6 GOPs (180 video frames)". */
+function dropCount(e: DropEpisode): string {
+  return `${e.gops} GOP${e.gops === 1 ? '' : 's'} (${e.frames} video frame${e.frames === 1 ? '' : 's'})`;
+}
+
+/** A drop run that is over, for the message: "stream cam dropped 6 GOPs (180 video frames) between 2026-…Z and 2026-…Z". */
+export function describeRecoveredDrops(e: DropEpisode): string {
+  return `stream ${e.key} dropped ${dropCount(e)} between ${isoSeconds(e.from)} and ${isoSeconds(e.to)}`;
 }
 
 /** Thresholds of the degraded state. */
@@ -58,16 +76,19 @@ export const DISK_DEGRADED_FRACTION = 0.9;
 /**
  * The spec's HealthCheck rules, as conditions with stable ids: unhealthy when
  * ingest cannot work (listener down, no usable ffmpeg or no encoder that
- * works, draining); degraded on CPU ≥ 90%, disk ≥ 90% full, an encoder slower
- * than realtime, a stream in error, a stream that fell back from its hardware
- * encoder to x264, or no stream slot left. The unhealthy ones, the slot rule
- * and a fallback (which lasts as long as its stream) are facts and marked
- * `immediate`; the rest are measurements that {@link HealthHysteresis} holds
- * back until they persist.
+ * works, draining) and while the encoder probe of start-up runs; degraded on
+ * CPU ≥ 90%, disk ≥ 90% full, an encoder slower than realtime, GOPs being
+ * dropped, a stream in error, a stream that fell back from its hardware
+ * encoder to x264, or no stream slot left. The unhealthy ones, the slot rule,
+ * GOP drops and a fallback (which lasts as long as its stream) are facts and
+ * marked `immediate`; the rest are measurements that {@link HealthHysteresis}
+ * holds back until they persist. Start-up and GOP drops are `transient`: they
+ * clear the moment the probe ends, or the run of drops is over.
  */
 export function healthConditions(h: HealthInputs): HealthCondition[] {
   const out: HealthCondition[] = [];
   const fatal = (id: string, text: string) => out.push({ id, level: 'unhealthy', text, immediate: true });
+  if (h.starting === true) out.push({ id: 'starting', level: 'unhealthy', text: STARTING_TEXT, immediate: true, transient: true });
   if (!h.rtmpListening) fatal('rtmp-down', 'RTMP listener is down');
   if (!h.ffmpegUsable) fatal('no-ffmpeg', 'no usable ffmpeg');
   else if (!h.encoderUsable) fatal('no-encoder', 'no working video encoder, not even x264');
@@ -81,6 +102,10 @@ export function healthConditions(h: HealthInputs): HealthCondition[] {
     degraded('no-slot', `no stream slot free (${h.capacity.activeStreams} streams, limit ${h.capacity.maxStreams})`, true);
   }
   for (const s of h.slowEncoders) degraded(`slow:${s.key}`, `stream ${s.key}: encoder at ${s.speed.toFixed(2)}x, slower than realtime`);
+  // The run of drops ends after 10 s without one (DropHistory): that is its hold, so it clears at once, and the message then says it was.
+  for (const e of h.gopDrops?.ongoing ?? []) {
+    out.push({ id: `drops:${e.key}`, level: 'degraded', text: `stream ${e.key}: ffmpeg fell behind, ${dropCount(e)} dropped`, immediate: true, transient: true });
+  }
   for (const s of h.streamErrors) degraded(`error:${s.key}`, `stream ${s.key}: ${s.error}`);
   for (const s of h.encoderFallbacks) degraded(`fallback:${s.key}`, `stream ${s.key}: ${s.from} failed (${s.reason}), fell back to x264`, true);
   return out;
@@ -97,16 +122,18 @@ export interface HealthVerdict {
  * The answer from the conditions being reported: unhealthy before degraded,
  * each condition one line of `errors` (with "since …" when it carries a
  * start time), the message the first cause (or "All systems operational"),
- * then the capacity and the encoder detection's result when known.
+ * then GOP drops that are over ("recovered: stream … dropped … between …"),
+ * the capacity and the encoder detection's result when known.
  */
 export function summarizeHealth(
   conditions: readonly (HealthCondition | ActiveCondition)[],
-  context: Pick<HealthInputs, 'encoder' | 'capacity'>,
+  context: Pick<HealthInputs, 'encoder' | 'capacity' | 'gopDrops'>,
 ): HealthVerdict {
   const line = (c: HealthCondition | ActiveCondition): string => ('since' in c ? describeActive(c) : c.text);
   const fatal = conditions.filter((c) => c.level === 'unhealthy').map(line);
   const warnings = conditions.filter((c) => c.level === 'degraded').map(line);
-  const tail = [context.capacity === undefined ? undefined : describeCapacity(context.capacity), context.encoder].filter((t) => t !== undefined);
+  const recovered = (context.gopDrops?.recent ?? []).map((e) => `recovered: ${describeRecoveredDrops(e)}`);
+  const tail = [...recovered, context.capacity === undefined ? undefined : describeCapacity(context.capacity), context.encoder].filter((t) => t !== undefined);
   const withTail = (message: string) => [message, ...tail].join('; ');
   if (fatal.length > 0) return { status: 'unhealthy', message: withTail(fatal[0]!), errors: [...fatal, ...warnings] };
   if (warnings.length > 0) {
@@ -179,8 +206,8 @@ export function streamMetrics(streams: readonly StreamEntry[], now: number) {
     const p = s.transcode?.progress;
     return {
       streamKey: s.key,
-      // What ffmpeg encodes while transcoding; as ingested otherwise (transcoding off, or not yet started).
-      fps: p?.fps ?? Math.round(s.ingestFps * 100) / 100,
+      // As ingested, whether the stream is transcoded or not (issue 16): what the publisher sends, not what ffmpeg keeps up with (encoder_speed says that).
+      fps: Math.round(s.ingestFps * 100) / 100,
       duration: (now - s.startedAt) / 1000,
       droppedFrames: (p?.dropFrames ?? 0) + (s.transcode?.droppedFrames ?? 0),
       // int32 in the contract: the speed factor rounded (1.49x → 1).

@@ -9,6 +9,7 @@ import type {
 import type { SystemSample } from '../metrics/system.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { capacityOf, type Capacity } from '../metrics/capacity.ts';
+import { DropHistory, type DropHistoryOptions } from './drop-history.ts';
 import { HealthHysteresis, type HysteresisOptions } from './health-hysteresis.ts';
 import {
   formatUptime,
@@ -38,6 +39,8 @@ export interface ModuleSources {
   /** The start-up encoder detection (app.ts: describeDetection); absent or undefined when transcoding is off. */
   encoder?(): { summary: string; usable: boolean } | undefined;
   draining(): boolean;
+  /** True while the encoder probe of start-up runs (absent: never). */
+  starting?(): boolean;
   /** Whole-service CPU, memory (ffmpeg children included) and GPU use, sampled in the background. */
   system: SampleFeed;
   /** limits.maxStreams, for the free slots; absent: capacity is not reported. */
@@ -46,12 +49,16 @@ export interface ModuleSources {
   outputDir: string | undefined;
   /** Hold times of the health hysteresis (default 5 s each). */
   hysteresis?: HysteresisOptions;
+  /** How long GOP drops count as one run, and how long one that is over stays in the message (default 10 s, 5 min). */
+  drops?: DropHistoryOptions;
   now?: () => number;
 }
 
 /** One health evaluation with the capacity it saw. */
 export interface HealthReport extends HealthVerdict {
   capacity: Capacity | undefined;
+  /** The encoder probe of start-up was still running. */
+  starting: boolean;
   at: number;
 }
 
@@ -71,6 +78,7 @@ export class ModuleServiceHandlers {
   readonly #s: ModuleSources;
   readonly #now: () => number;
   readonly #hysteresis: HealthHysteresis;
+  readonly #drops: DropHistory;
   readonly #listeners: ((report: HealthReport) => void)[] = [];
   #diskUsed: number | undefined;
 
@@ -78,6 +86,7 @@ export class ModuleServiceHandlers {
     this.#s = sources;
     this.#now = sources.now ?? Date.now;
     this.#hysteresis = new HealthHysteresis(sources.hysteresis);
+    this.#drops = new DropHistory(sources.drops);
     sources.system.on('sample', () => void this.observe());
   }
 
@@ -89,10 +98,11 @@ export class ModuleServiceHandlers {
   /** Refreshes the disk figure, then evaluates health; run on each system sample. */
   async observe(): Promise<HealthReport> {
     this.#diskUsed = await diskUsed(this.#s.outputDir);
-    return this.#evaluate();
+    return this.report();
   }
 
-  #evaluate(): HealthReport {
+  /** Evaluates health now from the figures in memory (no I/O) and tells the listeners. */
+  report(): HealthReport {
     const now = this.#now();
     const streams = this.#s.streams();
     const sample = this.#s.system.latest();
@@ -101,7 +111,10 @@ export class ModuleServiceHandlers {
       this.#s.maxStreams === undefined
         ? undefined
         : capacityOf(this.#s.maxStreams, streams, now);
+    const starting = this.#s.starting?.() ?? false;
     const inputs: HealthInputs = {
+      starting,
+      gopDrops: this.#drops.update(streams, now),
       rtmpListening: this.#s.rtmpListening(),
       ffmpegUsable: this.#s.ffmpegUsable(),
       encoder: encoder?.summary,
@@ -118,7 +131,7 @@ export class ModuleServiceHandlers {
       ...(capacity === undefined ? {} : { capacity }),
     };
     const active = this.#hysteresis.update(healthConditions(inputs), now);
-    const report: HealthReport = { ...summarizeHealth(active, inputs), capacity, at: now };
+    const report: HealthReport = { ...summarizeHealth(active, inputs), capacity, starting, at: now };
     for (const listener of this.#listeners) {
       try {
         listener(report);
@@ -134,7 +147,7 @@ export class ModuleServiceHandlers {
     return {
       moduleName: 'rtmp-proxy',
       version: this.#s.version,
-      status: this.#evaluate().status,
+      status: this.report().status,
       activeStreams: this.#s.streams().length,
       totalBytesIn: BigInt(totals.bytesIn),
       totalBytesOut: BigInt(totals.bytesOut),
@@ -164,7 +177,7 @@ export class ModuleServiceHandlers {
 
   async healthCheck(): Promise<MessageInitShape<typeof HealthCheckResponseSchema>> {
     const t0 = performance.now();
-    const { status, message, errors } = this.#evaluate();
+    const { status, message, errors } = this.report();
     return { status, message, errors, responseTimeMs: Math.round(performance.now() - t0) };
   }
 }

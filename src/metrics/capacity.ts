@@ -22,10 +22,12 @@ export interface Capacity {
   maxStreams: number;
   /** Streams being published now. */
   activeStreams: number;
+  /** Streams whose transcoder is encoding or starting a run (a restart, a fallback to x264 included). */
+  encodingStreams: number;
   /**
    * The lowest encoding speed (multiple of realtime) among streams encoding
    * past their warm-up: above 1 every encoder keeps up with room to spare;
-   * undefined when none is encoding.
+   * undefined when none is encoding past its warm-up.
    */
   slowestEncoderSpeed: number | undefined;
 }
@@ -43,7 +45,8 @@ export function slowestEncoderSpeed(streams: readonly EncodingStream[], now: num
 
 /** Capacity from the limit and the live streams. */
 export function capacityOf(maxStreams: number, streams: readonly EncodingStream[], now: number): Capacity {
-  return { maxStreams, activeStreams: streams.length, slowestEncoderSpeed: slowestEncoderSpeed(streams, now) };
+  const encodingStreams = streams.filter((s) => s.transcode?.status === 'encoding' || s.transcode?.status === 'starting').length;
+  return { maxStreams, activeStreams: streams.length, encodingStreams, slowestEncoderSpeed: slowestEncoderSpeed(streams, now) };
 }
 
 /** Free stream slots: limits.maxStreams less the live streams, never negative. */
@@ -51,8 +54,18 @@ export function freeSlots(c: Capacity): number {
   return Math.max(0, c.maxStreams - c.activeStreams);
 }
 
-/** "97 of 100 stream slots free, slowest encoder at 1.45x realtime" (or "no stream encoding"). */
+/**
+ * "97 of 100 stream slots free, slowest encoder at 1.45x realtime"; "…, 1
+ * stream encoding, speed not measured yet" while every encoding stream is in
+ * its warm-up (a fallback to x264 restarts it); "…, no stream encoding".
+ */
 export function describeCapacity(c: Capacity): string {
-  const encoder = c.slowestEncoderSpeed === undefined ? 'no stream encoding' : `slowest encoder at ${c.slowestEncoderSpeed.toFixed(2)}x realtime`;
+  const encoding = `${c.encodingStreams} stream${c.encodingStreams === 1 ? '' : 's'} encoding`;
+  const encoder =
+    c.slowestEncoderSpeed !== undefined
+      ? `slowest encoder at ${c.slowestEncoderSpeed.toFixed(2)}x realtime`
+      : c.encodingStreams > 0
+        ? `${encoding}, speed not measured yet`
+        : 'no stream encoding';
   return `${freeSlots(c)} of ${c.maxStreams} stream slots free, ${encoder}`;
 }

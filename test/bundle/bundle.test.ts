@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,17 +10,10 @@ import { bundle } from '../../build/bundle.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { freePort } from '../support/ports.ts';
 import { closedWithin } from '../support/process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise((r) => probe.close(r));
-  return port;
-}
 
 /** Starts `node <file>` from another directory with a bare PATH; collects its output. */
 function start(file: string, port: number): { child: ChildProcess; log: () => string } {
@@ -59,6 +50,8 @@ describe('esbuild bundle', () => {
     const { child, log } = start(out, port);
     try {
       await waitUntil(() => log().includes('RTMP listening'), `bundle to listen: ${log()}`);
+      // ffmpeg is looked for by the encoder probe, once the listeners are up.
+      await waitUntil(() => log().includes('"msg":"ffmpeg chosen"'), `ffmpeg chosen: ${log()}`);
       const ffmpeg = chosen(log());
       assert.equal(ffmpeg.source, 'path');
       assert.match(ffmpeg.path, /^\/(usr\/)?bin\/ffmpeg$/);
@@ -87,6 +80,8 @@ describe('esbuild bundle', () => {
     const { child, log } = start(inside, await freePort());
     try {
       await waitUntil(() => log().includes('RTMP listening'), `bundle to listen: ${log()}`);
+      // ffmpeg is looked for by the encoder probe, once the listeners are up.
+      await waitUntil(() => log().includes('"msg":"ffmpeg chosen"'), `ffmpeg chosen: ${log()}`);
       const ffmpeg = chosen(log());
       assert.equal(ffmpeg.source, 'ffmpeg-static');
       assert.equal(ffmpeg.path, join(ROOT, 'node_modules/ffmpeg-static/bin/linux/x64/ffmpeg'));

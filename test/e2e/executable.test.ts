@@ -167,7 +167,9 @@ describe('the single executable dist/proxy-rtmp, with no ffmpeg on the PATH', ()
     const [code] = await run.closed;
     assert.equal(code, 78, run.text);
     assert.match(run.text, /ffmpeg\.path \(RTMP_FFMPEG_PATH\) names \/nonexistent\/ffmpeg/);
-    assert.equal(run.line('RTMP listening'), undefined);
+    // The probe runs once the listeners are up (health says starting meanwhile); its failure stops the server.
+    assert.equal(run.line('start-up failed')?.['level'], 60, run.text);
+    assert.equal(run.line('encoder chosen'), undefined);
   });
 
   test('first start unpacks the carried ffmpeg into the cache; publish → HLS plays back; a second start reuses it', async () => {
@@ -178,7 +180,8 @@ describe('the single executable dist/proxy-rtmp, with no ffmpeg on the PATH', ()
     await accepts(port);
     const coldMs = (listening['seenAt'] as number) - first.spawnedAt;
 
-    const chosen = first.line('ffmpeg chosen')!;
+    // The encoder probe (ffmpeg unpacked and found, then the test encode) runs once the listeners are up.
+    const chosen = await first.waitFor('ffmpeg chosen');
     assert.equal(chosen['source'], 'carried', first.text);
     assert.match(chosen['version'] as string, /^ffmpeg version 4\.2\.1-static/);
     const binary = join(cacheDir, `ffmpeg-${carriedSha.slice(0, 16)}`, 'ffmpeg');
@@ -224,7 +227,7 @@ describe('the single executable dist/proxy-rtmp, with no ffmpeg on the PATH', ()
     const again = await second.waitFor('RTMP listening');
     await accepts(again['port'] as number);
     const warmMs = (again['seenAt'] as number) - second.spawnedAt;
-    const reused = (second.line('ffmpeg chosen')!['attempts'] as Array<{ source: string; reason: string }>).find((a) => a.source === 'carried')!;
+    const reused = ((await second.waitFor('ffmpeg chosen'))['attempts'] as Array<{ source: string; reason: string }>).find((a) => a.source === 'carried')!;
     assert.match(reused.reason, /^reused, verified in \d+ ms; /);
     assert.equal(statSync(binary).mtimeMs, extractedMtime, 'not unpacked again');
     assert.deepEqual(readdirSync(join(binary, '..')), ['ffmpeg']);

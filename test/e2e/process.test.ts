@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -11,6 +9,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
+import { freePort } from '../support/ports.ts';
 import { closedWithin } from '../support/process.ts';
 
 const MAIN = ['--import', 'tsx', 'src/main.ts'];
@@ -18,14 +17,6 @@ const MAIN = ['--import', 'tsx', 'src/main.ts'];
 function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [...MAIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 describe('the proxy-rtmp process', () => {

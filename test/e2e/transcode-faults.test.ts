@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { credentials, makeGenericClientConstructor, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { ModuleService, type HealthCheckResponse } from '../../src/gen/marchproxy/module/v1/module_pb.ts';
+import { grpcDefinition } from '../../src/grpc/adapter.ts';
 import { ffmpegPublish } from '../support/ffmpeg.ts';
 import { serverPool, type TestServer as Server } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -16,6 +19,15 @@ function fakeFfmpeg(message: string): string {
   return fake;
 }
 
+const ModuleClient = makeGenericClientConstructor(grpcDefinition(ModuleService), 'ModuleService');
+
+/** HealthCheck over gRPC, as a load balancer asks it. */
+function healthCheck(client: Client): Promise<HealthCheckResponse> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as { healthCheck: (...a: unknown[]) => void }).healthCheck({}, new Metadata(), { deadline: Date.now() + 5000 }, (err: ServiceError | null, res: HealthCheckResponse) =>
+      (err ? reject(err) : resolve(res)));
+  });
+}
 
 describe('transcoding faults never disturb ingest', () => {
   const server = serverPool({ RTMP_TRANSCODE: 'true', RTMP_TRANSCODE_PRESET: 'ultrafast' });
@@ -36,25 +48,44 @@ describe('transcoding faults never disturb ingest', () => {
     await pub.exited;
   });
 
-  test('a stalled ffmpeg (SIGSTOP): whole GOPs are dropped, ingest never blocks, encoding resumes after SIGCONT', async () => {
+  test('a stalled ffmpeg (SIGSTOP): whole GOPs are dropped, ingest never blocks, encoding resumes after SIGCONT; health tells of the drops, then that they were', async () => {
     const s = await server({ RTMP_MAX_BACKLOG_BYTES: '65536' });
-    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/stalled`, { seconds: 25, videoKbps: 800 });
-    await waitUntil(() => s.transcoder?.get('stalled')?.state.status === 'encoding', 'encoding', 20_000);
-    const t = s.transcoder!.get('stalled')!;
-    const pid = t.pid!;
-    process.kill(pid, 'SIGSTOP');
+    const client = new ModuleClient(`127.0.0.1:${s.grpcPort}`, credentials.createInsecure());
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/stalled`, { seconds: 40, videoKbps: 800 });
     try {
-      const bytes = s.registry.get('stalled')!.bytesIn;
-      await waitUntil(() => t.state.droppedGops >= 2, 'GOPs dropped while ffmpeg is stopped', 15_000);
-      assert.ok(s.registry.get('stalled')!.bytesIn > bytes + 100_000, 'ingest kept reading');
+      await waitUntil(() => s.transcoder?.get('stalled')?.state.status === 'encoding', 'encoding', 20_000);
+      const t = s.transcoder!.get('stalled')!;
+      const pid = t.pid!;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const bytes = s.registry.get('stalled')!.bytesIn;
+        await waitUntil(() => t.state.droppedGops >= 2, 'GOPs dropped while ffmpeg is stopped', 15_000);
+        assert.ok(s.registry.get('stalled')!.bytesIn > bytes + 100_000, 'ingest kept reading');
+        const dropping = await healthCheck(client);
+        assert.equal(dropping.status, 'degraded');
+        assert.ok(dropping.errors.some((e) => /^stream stalled: ffmpeg fell behind, \d+ GOPs \(\d+ video frames\) dropped since \d{4}-[\d-]+T[\d:]+Z$/.test(e)), dropping.errors.join('; '));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const frames = t.state.progress?.frame ?? 0;
+      await waitUntil(() => (t.state.progress?.frame ?? 0) > frames + 30, 'encoding resumed', 15_000);
+      assert.equal(t.pid, pid, 'the same ffmpeg carried on; nothing restarted');
+      // Once no GOP has been dropped for 10 s, the error goes (after the hysteresis) and the message keeps what happened.
+      let health = await healthCheck(client);
+      const deadline = Date.now() + 25_000;
+      while (!health.message.includes('recovered: ') && Date.now() < deadline) {
+        await sleep(500);
+        health = await healthCheck(client);
+      }
+      const { droppedGops, droppedFrames } = t.state;
+      const when = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`;
+      assert.match(health.message, new RegExp(`recovered: stream stalled dropped ${droppedGops} GOPs \\(${droppedFrames} video frames\\) between ${when} and ${when}`));
+      assert.ok(!health.errors.some((e) => /fell behind/.test(e)), health.errors.join('; '));
     } finally {
-      process.kill(pid, 'SIGCONT');
+      client.close();
+      pub.kill('SIGINT');
+      await pub.exited;
     }
-    const frames = t.state.progress?.frame ?? 0;
-    await waitUntil(() => (t.state.progress?.frame ?? 0) > frames + 30, 'encoding resumed', 15_000);
-    assert.equal(t.pid, pid, 'the same ffmpeg carried on; nothing restarted');
-    pub.kill('SIGINT');
-    await pub.exited;
   });
 
   test('an ffmpeg whose output cannot be packaged: each run is killed and restarted, then the stream is marked error; ingest goes on', async () => {

@@ -15,6 +15,7 @@ import {
   parseCarriedMeta,
   seaCarried,
   sha256Hex,
+  sha256HexYielding,
   type CarriedEncoding,
   type CarriedSource,
 } from '../../src/ffmpeg/carried.ts';
@@ -149,12 +150,18 @@ describe('carried ffmpeg: extraction into the cache', () => {
     assert.deepEqual(readdirSync(join(path, '..')), ['ffmpeg']);
   });
 
-  test('property: whatever the bytes and encoding, decoding the stored asset gives them back', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2048 }), fc.constantFrom<CarriedEncoding>('identity', 'gzip', 'brotli'), (bytes, encoding) => {
-        assert.deepEqual(Buffer.from(decodeCarried(encode(bytes, encoding), encoding)), Buffer.from(bytes));
+  test('property: whatever the bytes and encoding, decoding the stored asset gives them back', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 2048 }), fc.constantFrom<CarriedEncoding>('identity', 'gzip', 'brotli'), async (bytes, encoding) => {
+        assert.deepEqual(Buffer.from(await decodeCarried(encode(bytes, encoding), encoding)), Buffer.from(bytes));
       }),
       { numRuns: 60 },
     );
+  });
+
+  test('the hash taken a slice at a time (the listeners stay responsive) is the hash of the whole', async () => {
+    const bytes = new Uint8Array(9 << 20).map((_, i) => (i * 7) & 0xff);
+    assert.equal(await sha256HexYielding(bytes), sha256Hex(bytes));
+    assert.equal(await sha256HexYielding(new Uint8Array(0)), sha256Hex(new Uint8Array(0)));
   });
 });

@@ -5,6 +5,7 @@ import { describeActive, HealthHysteresis, isoSeconds, type HealthCondition } fr
 const T0 = Date.UTC(2026, 11, 3, 19, 30, 5, 250);
 const cpu = (pct: number): HealthCondition => ({ id: 'cpu', level: 'degraded', text: `CPU usage at ${pct}%` });
 const down: HealthCondition = { id: 'rtmp-down', level: 'unhealthy', text: 'RTMP listener is down', immediate: true };
+const starting: HealthCondition = { id: 'starting', level: 'unhealthy', text: 'starting', immediate: true, transient: true };
 
 /** Each step: seconds after T0, the conditions present then, and the ids reported. */
 type Step = [seconds: number, present: HealthCondition[], reported: string[]];
@@ -28,6 +29,10 @@ const tables: { name: string; steps: Step[] }[] = [
   {
     name: 'an immediate condition shows at once and still clears after the hold',
     steps: [[0, [down], ['rtmp-down']], [1, [], ['rtmp-down']], [6, [], []]],
+  },
+  {
+    name: 'a transient condition (start-up) shows at once and clears the moment it is gone',
+    steps: [[0, [starting], ['starting']], [1.5, [starting], ['starting']], [1.6, [], []], [7, [], []]],
   },
   {
     name: 'conditions are independent and listed in the order first seen',

@@ -64,7 +64,7 @@ describe('health rules', () => {
     assert.equal(h.message, 'stream cam: nvenc failed (OpenEncodeSessionEx failed: out of memory (10)), fell back to x264; encoder nvenc');
   });
   test('capacity ends the message; no slot left degrades at once', () => {
-    const capacity = { maxStreams: 10, activeStreams: 3, slowestEncoderSpeed: 1.453 };
+    const capacity = { maxStreams: 10, activeStreams: 3, encodingStreams: 3, slowestEncoderSpeed: 1.453 };
     assert.deepEqual(evaluateHealth({ ...ok, capacity }), {
       status: 'healthy', message: 'All systems operational; 7 of 10 stream slots free, slowest encoder at 1.45x realtime', errors: [],
     });
@@ -75,6 +75,30 @@ describe('health rules', () => {
       status: 'degraded',
       message: 'no stream slot free (10 streams, limit 10) since 2026-12-03T19:30:05Z; 0 of 10 stream slots free, slowest encoder at 1.45x realtime; encoder x264',
       errors: ['no stream slot free (10 streams, limit 10) since 2026-12-03T19:30:05Z'],
+    });
+  });
+  test('starting: unhealthy while the encoder probe runs, first in the message, cleared at once when it ends', () => {
+    const c = healthConditions({ ...ok, starting: true });
+    assert.deepEqual(c, [{ id: 'starting', level: 'unhealthy', text: 'starting: proving the video encoder by test encodes', immediate: true, transient: true }]);
+    const h = summarizeHealth(c.map((x) => ({ ...x, since: Date.UTC(2026, 11, 3, 21, 0, 0) })), { encoder: undefined, capacity: { maxStreams: 5, activeStreams: 1, encodingStreams: 0, slowestEncoderSpeed: undefined } });
+    assert.deepEqual(h, {
+      status: 'unhealthy',
+      message: 'starting: proving the video encoder by test encodes since 2026-12-03T21:00:00Z; 4 of 5 stream slots free, no stream encoding',
+      errors: ['starting: proving the video encoder by test encodes since 2026-12-03T21:00:00Z'],
+    });
+  });
+  test('GOP drops: degraded at once while they go on; once over, named in the message with both times, status healthy', () => {
+    const at = (s: number) => Date.UTC(2026, 11, 3, 21, 0, s);
+    const episode = { key: 'cam', gops: 6, frames: 180, from: at(5), to: at(17) };
+    const going = healthConditions({ ...ok, gopDrops: { ongoing: [episode], recent: [] } });
+    assert.deepEqual(going, [{ id: 'drops:cam', level: 'degraded', text: 'stream cam: ffmpeg fell behind, 6 GOPs (180 video frames) dropped', immediate: true, transient: true }]);
+    const over = evaluateHealth({ ...ok, gopDrops: { ongoing: [], recent: [episode, { ...episode, key: 'b', gops: 1, frames: 1 }] } });
+    assert.deepEqual(over, {
+      status: 'healthy',
+      message:
+        'All systems operational; recovered: stream cam dropped 6 GOPs (180 video frames) between 2026-12-03T21:00:05Z and 2026-12-03T21:00:17Z; ' +
+        'recovered: stream b dropped 1 GOP (1 video frame) between 2026-12-03T21:00:05Z and 2026-12-03T21:00:17Z',
+      errors: [],
     });
   });
   test('conditions carry stable ids; only the fatal ones, the slot rule and a fallback are immediate', () => {
@@ -90,8 +114,18 @@ describe('health rules', () => {
 
 describe('capacity', () => {
   test('free slots never go below 0; the text names no encoder speed when nothing encodes', () => {
-    assert.equal(freeSlots({ maxStreams: 2, activeStreams: 5, slowestEncoderSpeed: undefined }), 0);
-    assert.equal(describeCapacity({ maxStreams: 2, activeStreams: 1, slowestEncoderSpeed: undefined }), '1 of 2 stream slots free, no stream encoding');
+    assert.equal(freeSlots({ maxStreams: 2, activeStreams: 5, encodingStreams: 0, slowestEncoderSpeed: undefined }), 0);
+    assert.equal(describeCapacity({ maxStreams: 2, activeStreams: 1, encodingStreams: 0, slowestEncoderSpeed: undefined }), '1 of 2 stream slots free, no stream encoding');
+  });
+  test('a stream encoding in its warm-up (a fallback to x264 restarts it) is not "no stream encoding"', () => {
+    const fellBack = entry('gpu_cam', 0, { encoder: 'x264', fallback: { from: 'nvenc', reason: 'r' }, status: 'starting', restarts: 1 });
+    const c = capacityOf(4, [fellBack, entry('ingest_only', 0)], 5000);
+    assert.deepEqual(c, { maxStreams: 4, activeStreams: 2, encodingStreams: 1, slowestEncoderSpeed: undefined });
+    assert.equal(describeCapacity(c), '2 of 4 stream slots free, 1 stream encoding, speed not measured yet');
+    assert.equal(describeCapacity({ ...c, encodingStreams: 2 }), '2 of 4 stream slots free, 2 streams encoding, speed not measured yet');
+    const encoding = entry('gpu_cam', 0, { encoder: 'x264', fallback: { from: 'nvenc', reason: 'r' }, restarts: 1 });
+    assert.equal(describeCapacity(capacityOf(4, [encoding], 5000)), '3 of 4 stream slots free, 1 stream encoding, speed not measured yet');
+    assert.equal(describeCapacity(capacityOf(4, [encoding], 30_000)), '3 of 4 stream slots free, slowest encoder at 1.49x realtime');
   });
   test('the slowest encoder past its warm-up; starting, erroring and speedless streams are ignored', () => {
     const streams = [
@@ -105,7 +139,7 @@ describe('capacity', () => {
     assert.equal(slowestEncoderSpeed(streams, 12_000), 1.49);
     assert.equal(slowestEncoderSpeed(streams, 20_000), 0.3);
     assert.equal(slowestEncoderSpeed([entry('f', 0)], 20_000), undefined);
-    assert.deepEqual(capacityOf(8, streams, 20_000), { maxStreams: 8, activeStreams: 6, slowestEncoderSpeed: 0.3 });
+    assert.deepEqual(capacityOf(8, streams, 20_000), { maxStreams: 8, activeStreams: 6, encodingStreams: 4, slowestEncoderSpeed: 0.3 });
   });
 });
 
@@ -148,8 +182,10 @@ describe('routes and metrics from the registry', () => {
     assert.equal(streamRoutes([entry('q', 0, { passthrough: { status: 'off', reason: 'GOP 1.7 s does not divide the 2 s segment' } })], 5000)[0]!.encoder, 'x264');
     assert.equal(streamRoutes([entry('r', 0, { encoder: 'nvenc', passthrough: { status: 'measuring' } })], 5000)[0]!.encoder, 'nvenc_h264');
   });
-  test('StreamMetrics fields', () => {
-    assert.deepEqual(streamMetrics([entry('cam', 0, {})], 12_500), [
+  test('StreamMetrics fields; fps as ingested, transcoded or not', () => {
+    const cam = entry('cam', 0, { progress: { ...entry('x', 0, {}).transcode!.progress!, fps: 12 } }); // ffmpeg behind
+    cam.ingestFps = 29.97;
+    assert.deepEqual(streamMetrics([cam], 12_500), [
       { streamKey: 'cam', fps: 29.97, duration: 12.5, droppedFrames: 5, encoderSpeed: 1 },
     ]);
     // Not transcoded (transcoding off): the fps measured at ingest, not 0.

@@ -64,7 +64,7 @@ describe('ModuleService reports the encoder detection and runtime fallbacks', ()
 
 describe('ModuleService health from the latest sample, with hysteresis', () => {
   /** Handlers over a fake sampler and clock; `tick()` is what the real sampler's 'sample' event does. */
-  function rig(maxStreams = 4) {
+  function rig(maxStreams = 4, extra: Partial<ModuleSources> = {}) {
     const clock = { t: Date.UTC(2026, 11, 3, 19, 30, 0) };
     let sample: SystemSample = { ...EMPTY_SAMPLE, cpuPercent: 3, machineCpuPercent: 10 };
     let latestCalls = 0;
@@ -81,6 +81,7 @@ describe('ModuleService health from the latest sample, with hysteresis', () => {
         on: (_event, listener) => listeners.push(() => listener(sample, clock.t)),
       },
       now: () => clock.t,
+      ...extra,
     });
     const reports: HealthReport[] = [];
     h.onReport((r) => reports.push(r));
@@ -146,5 +147,55 @@ describe('ModuleService health from the latest sample, with hysteresis', () => {
     assert.deepEqual({ ...(await r.h.getMetrics()), streams: [] }, { cpuPercent: 42, gpuPercent: 35, memoryMb: 512, streams: [] });
     r.set({ gpuEncoderPercent: undefined, gpuDecoderPercent: undefined });
     assert.equal((await r.h.getMetrics()).gpuPercent, 90);
+  });
+
+  test('starting while the encoder probe runs: unhealthy, reported as starting; healthy the moment it ends', async () => {
+    let probing = true;
+    const r = rig(4, { starting: () => probing });
+    await r.tick(1000);
+    const hc = await r.h.healthCheck();
+    assert.equal(hc.status, 'unhealthy');
+    assert.equal(hc.message, 'starting: proving the video encoder by test encodes since 2026-12-03T19:30:01Z; 4 of 4 stream slots free, no stream encoding');
+    assert.deepEqual(hc.errors, ['starting: proving the video encoder by test encodes since 2026-12-03T19:30:01Z']);
+    assert.equal(r.reports.at(-1)?.starting, true);
+    await r.tick(1000);
+    probing = false;
+    assert.equal(r.h.report().starting, false);
+    assert.deepEqual(await r.h.healthCheck(), { status: 'healthy', message: 'All systems operational; 4 of 4 stream slots free, no stream encoding', errors: [], responseTimeMs: 0 });
+  });
+
+  test('GOPs dropped: degraded while they go on; once over, the message names them with both times for 5 min, status healthy', async () => {
+    const r = rig();
+    const s = stream('cam', 'x264', undefined);
+    const state = s.transcode as { droppedGops: number; droppedFrames: number };
+    r.streams.push(s);
+    await r.tick(1000);
+    state.droppedGops = 2;
+    state.droppedFrames = 60;
+    await r.tick(1000); // 19:30:02
+    let hc = await r.h.healthCheck();
+    assert.equal(hc.status, 'degraded');
+    assert.deepEqual(hc.errors, ['stream cam: ffmpeg fell behind, 2 GOPs (60 video frames) dropped since 2026-12-03T19:30:02Z']);
+    for (let i = 0; i < 4; i++) await r.tick(1000);
+    state.droppedGops = 6;
+    state.droppedFrames = 180;
+    await r.tick(1000); // 19:30:07
+    assert.deepEqual((await r.h.healthCheck()).errors, ['stream cam: ffmpeg fell behind, 6 GOPs (180 video frames) dropped since 2026-12-03T19:30:02Z']);
+    for (let i = 0; i < 9; i++) await r.tick(1000);
+    assert.equal((await r.h.healthCheck()).status, 'degraded', '9 s after the last drop the run still goes on');
+    // No drop for 10 s: the run is over, the error goes at once, and the message keeps it.
+    await r.tick(1000);
+    hc = await r.h.healthCheck();
+    assert.equal(hc.status, 'healthy');
+    assert.deepEqual(hc.errors, []);
+    assert.equal(
+      hc.message,
+      'All systems operational; recovered: stream cam dropped 6 GOPs (180 video frames) between 2026-12-03T19:30:02Z and 2026-12-03T19:30:07Z; 3 of 4 stream slots free, 1 stream encoding, speed not measured yet',
+    );
+    r.streams.length = 0; // the stream ends: its drops are still told
+    await r.tick(200_000);
+    assert.match((await r.h.healthCheck()).message!, /recovered: stream cam dropped 6 GOPs/);
+    await r.tick(100_000); // 5 min after the last drop
+    assert.equal((await r.h.healthCheck()).message, 'All systems operational; 4 of 4 stream slots free, no stream encoding');
   });
 });

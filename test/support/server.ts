@@ -14,11 +14,12 @@ export function tempOutputDir(): string {
 /**
  * Starts the whole app on ephemeral ports with `env` overriding the defaults.
  * Transcoding is off unless the test turns it on (RTMP_TRANSCODE=true): most
- * ingest tests need no ffmpeg per stream.
+ * ingest tests need no ffmpeg per stream. Resolves once the encoder probe has
+ * ended too, unless `waitForProbe` is false (the listeners are up then, the probe may still run).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { logTo?: NodeJS.WritableStream } = {},
+  options: { logTo?: NodeJS.WritableStream; waitForProbe?: boolean } = {},
 ): Promise<RunningApp & { port: number; httpPort: number }> {
   const config = loadConfig({
     env: {
@@ -37,6 +38,14 @@ export async function startTestServer(
     },
   });
   const app = await startApp(config, createLogger(config.log, options.logTo ?? process.stderr));
+  if (options.waitForProbe !== false) {
+    try {
+      await app.probed;
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  }
   return Object.assign(app, { port: app.rtmpAddress.port, httpPort: app.httpAddress.port });
 }
 
