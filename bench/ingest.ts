@@ -169,6 +169,11 @@ export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { 
     { name: 'proxy-rtmp', make: () => startOurs(ctx.bundlePath, { transcode: false }) },
   ];
   const notes: string[] = [];
+  const baseline = ctx.baselineBundle;
+  if (baseline !== undefined) {
+    servers.push({ name: 'proxy-rtmp (baseline)', make: async () => ({ ...(await startOurs(baseline, { transcode: false })), name: 'proxy-rtmp (baseline)' }) });
+    notes.push(`proxy-rtmp (baseline): the build ${baseline}, for before/after in the same run.`);
+  }
   if (ctx.peers.nginx) servers.push({ name: 'nginx-rtmp', make: () => startNginx({ hls: false }) });
   else notes.push(`nginx-rtmp not measured: not installed (${NGINX_HINT}).`);
   if (ctx.peers.nms) servers.push({ name: 'node-media-server', make: () => startNms() });
