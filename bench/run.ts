@@ -3,7 +3,7 @@
  * side. Figures, not pass/fail tests. Progress goes to stderr, the results
  * (Markdown) to stdout; `--write` also puts them into bench/README.md.
  *
- *   npm run bench                          # everything (~10 min on 2 cores)
+ *   npm run bench                          # everything (~16 min on 2 cores)
  *   npm run bench -- --quick               # less data, fewer runs: for iterating
  *   npm run bench -- --only ingest,ladder  # some sections: ingest ladder latency grpc cold
  *   npm run bench -- --write               # replace the figures in bench/README.md
