@@ -1,19 +1,24 @@
 /**
  * Figure 1, ingest cost: server CPU-seconds per GB ingested with transcoding
- * off, at 1, 8 and 32 concurrent publishers, and RSS per stream; the same load
- * on nginx-rtmp (`live on; record off;`) and Node-Media-Server.
+ * off, at 1, 8 and 32 concurrent publishers, and RSS; the same load on
+ * nginx-rtmp (`live on; record off;`), Node-Media-Server and the Node floor (a
+ * bare `net` server that discards what it reads).
  *
- * Publishers run `ffmpeg -stream_loop n -i file -c copy -f flv` without `-re`:
- * every run moves a fixed amount of data as fast as the server takes it, so
- * CPU per GB is not diluted by idle time. Only the server's own process tree is
- * measured (utime + stime from /proc), never the publishers.
+ * The primary figure is realtime: `ffmpeg -re … -c copy` publishers of a 720p
+ * 4 Mbps file, as real broadcasters send. The second is flood: `ffmpeg
+ * -stream_loop n -i file -c copy -f flv` without `-re`, a fixed amount of data
+ * as fast as the server takes it (throughput, and CPU per GB undiluted by
+ * idle time). Last, what each server costs with no stream at all. Only the
+ * server's own process tree is measured (utime + stime from /proc), never the
+ * publishers (their own CPU is shown beside).
  */
+import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, SectionResult } from './lib/context.ts';
-import { peakRss, treeCpuSeconds, treeRssBytes } from './lib/proc.ts';
+import { peakRss, reapedChildrenCpuSeconds, treeCpuSeconds, treeRssBytes, treeWakeups } from './lib/proc.ts';
 import { publish } from './lib/publish.ts';
-import { NGINX_HINT, NMS_HINT, startNginx, startNms, startOurs, type Server } from './lib/servers.ts';
-import { fmt } from './lib/util.ts';
+import { NGINX_HINT, NMS_HINT, startNginx, startNms, startNodeFloor, startOurs, type Server } from './lib/servers.ts';
+import { fmt, waitFor } from './lib/util.ts';
 
 /** Figures of one (server, publishers) run. */
 export interface IngestRun {
@@ -24,14 +29,6 @@ export interface IngestRun {
   wallSeconds: number;
   cpuPerGb: number;
   failed: number;
-}
-
-/** Memory of one server with live (real-time) publishers. */
-export interface MemoryRun {
-  server: string;
-  publishers: number;
-  idleRssMb: number;
-  rssPerStreamMb: number;
 }
 
 const MB = 1e6;
@@ -65,85 +62,192 @@ async function run(ctx: BenchContext, make: () => Promise<Server>, n: number, to
     await sleep(300);
     const cpu = treeCpuSeconds(server.pid) - cpu0;
     const r: IngestRun = { server: server.name, publishers: n, bytes, cpuSeconds: cpu, wallSeconds: wall, cpuPerGb: cpu / (bytes / 1e9), failed };
-    ctx.log(`  ${r.server.padEnd(24)} n=${String(n).padStart(2)}  ${fmt(bytes / MB, 0)} MB in ${fmt(wall, 1)} s  cpu ${fmt(cpu, 2)} s  → ${fmt(r.cpuPerGb, 3)} cpu-s/GB`);
+    ctx.log(`  ${r.server.padEnd(32)} n=${String(n).padStart(2)} flood  ${fmt(bytes / MB, 0)} MB in ${fmt(wall, 1)} s  cpu ${fmt(cpu, 2)} s  → ${fmt(r.cpuPerGb, 3)} cpu-s/GB`);
     return r;
   } finally {
     await server.stop();
   }
 }
 
-/** RSS per stream: `n` real-time publishers for a few seconds; (RSS then − RSS before) / n. */
-async function memory(ctx: BenchContext, make: () => Promise<Server>, n: number, seconds: number): Promise<MemoryRun> {
+/** Figures of one realtime (`-re`) run: n live publishers for a fixed media time. */
+export interface RealtimeRun extends IngestRun {
+  /** Voluntary context switches of the server tree per second (about its wake-ups). */
+  wakeupsPerSecond: number;
+  idleRssMb: number;
+  peakRssMb: number;
+  /** CPU of the publishers themselves (ffmpeg -re), which share the machine. */
+  publisherCpuSeconds: number;
+}
+
+/**
+ * `n` realtime publishers (`ffmpeg -re -t seconds -i 720p.flv -c copy`), all at
+ * once, on a fresh server. CPU, wake-ups and bytes are taken over the steady
+ * state: from 1 s after the last publisher started sending to 2 s before the
+ * end, so neither the sessions' set-up nor the server's first JIT work counts
+ * (a long-running server is past both).
+ */
+export async function realtimeRun(ctx: BenchContext, make: () => Promise<Server>, n: number, seconds: number): Promise<RealtimeRun> {
   const server = await make();
   try {
     await sleep(500);
     const idle = treeRssBytes(server.pid);
-    const pubs = Array.from({ length: n }, (_, i) => publish(ctx.ingestSource.path, server.url(`rss_${i}`), { realtime: true, loops: -1 }));
-    await sleep(seconds * 1000);
-    const rss = peakRss(server.pid, 100);
+    const pub0 = reapedChildrenCpuSeconds();
+    const rss = peakRss(server.pid, 250);
+    const pubs = Array.from({ length: n }, (_, i) => publish(ctx.ladderSource.path, server.url(`live_${n}_${i}`), { realtime: true, seconds }));
+    const all = Promise.all(pubs.map((p) => p.done));
+    let ended = false;
+    void all.then(() => (ended = true));
+    const started = performance.now();
+    // A publisher that fails at once must not hold the window back: it counts as started.
+    await waitFor(() => ended || pubs.every((p) => p.bytesNow() > 0 || p.exited()), 'every publisher to send', 60_000, 100);
     await sleep(1000);
+    const snap = () => ({ at: performance.now(), cpu: treeCpuSeconds(server.pid), wake: treeWakeups(server.pid), bytes: pubs.reduce((a, p) => a + p.bytesNow(), 0) });
+    const s0 = snap();
+    // Every publisher sends for `seconds` from its start; the last started before s0.
+    await sleep(Math.max(1000, seconds * 1000 - (s0.at - started) - 2000));
+    const s1 = snap();
+    const results = await all;
+    await sleep(300);
     const peak = rss.stop();
-    for (const p of pubs) p.kill('SIGINT');
-    await Promise.all(pubs.map((p) => p.done));
-    const r = { server: server.name, publishers: n, idleRssMb: idle / MIB, rssPerStreamMb: Math.max(0, peak - idle) / n / MIB };
-    ctx.log(`  ${r.server.padEnd(24)} ${n} live streams: idle ${fmt(r.idleRssMb, 1)} MiB, +${fmt(r.rssPerStreamMb, 2)} MiB per stream`);
+    const failed = results.filter((r) => r.code !== 0).length;
+    if (failed > 0) {
+      ctx.log(`  ${failed} of ${n} publishers to ${server.name} failed: ${results.find((r) => r.code !== 0)?.stderr.trim().slice(0, 300)}`);
+      ctx.log(`  ${server.name} said: ${server.output().trim().split('\n').slice(-5).join('\n    ')}`);
+    }
+    const wall = (s1.at - s0.at) / 1000;
+    const cpu = s1.cpu - s0.cpu;
+    const bytes = s1.bytes - s0.bytes;
+    const r: RealtimeRun = {
+      server: server.name, publishers: n, bytes, cpuSeconds: cpu, wallSeconds: wall, cpuPerGb: cpu / (bytes / 1e9), failed,
+      wakeupsPerSecond: (s1.wake - s0.wake) / wall, idleRssMb: idle / MIB, peakRssMb: peak / MIB, publisherCpuSeconds: reapedChildrenCpuSeconds() - pub0,
+    };
+    ctx.log(`  ${r.server.padEnd(32)} n=${String(n).padStart(2)} realtime  ${fmt(bytes / MB, 0)} MB in ${fmt(wall, 1)} s  cpu ${fmt(cpu, 2)} s → ${fmt(r.cpuPerGb, 2)} cpu-s/GB  ${fmt(r.wakeupsPerSecond, 0)} wake-ups/s  rss ${fmt(r.peakRssMb, 1)} MiB  (publishers ${fmt(r.publisherCpuSeconds, 1)} cpu-s)`);
     return r;
   } finally {
     await server.stop();
   }
 }
 
-/** Runs figure 1 for every server available. */
-export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { runs: IngestRun[] }> {
+/** What a server with no streams costs: every server started at once, measured over the same `seconds`. */
+export interface IdleRun {
+  server: string;
+  cpuMsPerSecond: number;
+  wakeupsPerSecond: number;
+  rssMb: number;
+}
+
+/** Processes on the machine: what the sampler's /proc walk reads each second. */
+function processCount(): number {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
+}
+
+async function idleRuns(ctx: BenchContext, servers: readonly { make: () => Promise<Server> }[], seconds: number): Promise<IdleRun[]> {
+  const started: Server[] = [];
+  try {
+    for (const s of servers) started.push(await s.make());
+    await sleep(2000);
+    const before = started.map((s) => ({ cpu: treeCpuSeconds(s.pid), wake: treeWakeups(s.pid) }));
+    await sleep(seconds * 1000);
+    return started.map((s, i) => {
+      const r = {
+        server: s.name,
+        cpuMsPerSecond: ((treeCpuSeconds(s.pid) - before[i]!.cpu) * 1000) / seconds,
+        wakeupsPerSecond: (treeWakeups(s.pid) - before[i]!.wake) / seconds,
+        rssMb: treeRssBytes(s.pid) / MIB,
+      };
+      ctx.log(`  ${r.server.padEnd(32)} idle ${seconds} s: ${fmt(r.cpuMsPerSecond, 2)} cpu-ms/s, ${fmt(r.wakeupsPerSecond, 1)} wake-ups/s, rss ${fmt(r.rssMb, 1)} MiB`);
+      return r;
+    });
+  } finally {
+    await Promise.all(started.map((s) => s.stop()));
+  }
+}
+
+/** Runs figure 1 for every server available: realtime first (the primary figure), then flood, then idle. */
+export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { runs: IngestRun[]; realtime: RealtimeRun[] }> {
   const counts = [1, 8, 32];
   const totalBytes = (ctx.quick ? 250 : 1000) * MB;
+  const seconds = ctx.quick ? 15 : 20;
+  const idleSeconds = ctx.quick ? 15 : 60;
   const servers: { name: string; make: () => Promise<Server> }[] = [
     { name: 'proxy-rtmp', make: () => startOurs(ctx.bundlePath, { transcode: false }) },
   ];
   const notes: string[] = [];
+  const baseline = ctx.baselineBundle;
+  if (baseline !== undefined) {
+    servers.push({ name: 'proxy-rtmp (baseline)', make: async () => ({ ...(await startOurs(baseline, { transcode: false })), name: 'proxy-rtmp (baseline)' }) });
+    notes.push(`proxy-rtmp (baseline): the build ${baseline}, for before/after in the same run.`);
+  }
   if (ctx.peers.nginx) servers.push({ name: 'nginx-rtmp', make: () => startNginx({ hls: false }) });
   else notes.push(`nginx-rtmp not measured: not installed (${NGINX_HINT}).`);
   if (ctx.peers.nms) servers.push({ name: 'node-media-server', make: () => startNms() });
   else notes.push(`Node-Media-Server not measured: not installed (${NMS_HINT}).`);
+  servers.push({ name: 'node floor', make: () => startNodeFloor() });
 
+  const attempt = async <T>(what: string, f: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await f();
+    } catch (err) {
+      ctx.log(`  ${what} failed: ${(err as Error).message.split('\n')[0]}`);
+      notes.push(`${what} failed: ${(err as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  };
+  const realtime: RealtimeRun[] = [];
+  for (const n of counts) {
+    for (const s of servers) {
+      const r = await attempt(`${s.name} realtime with ${n} publishers`, () => realtimeRun(ctx, s.make, n, seconds));
+      if (r !== undefined) realtime.push(r);
+    }
+  }
   const runs: IngestRun[] = [];
   for (const n of counts) {
     for (const s of servers) {
-      try {
-        runs.push(await run(ctx, s.make, n, totalBytes));
-      } catch (err) {
-        ctx.log(`  ${s.name} n=${n} failed: ${(err as Error).message.split('\n')[0]}`);
-        notes.push(`${s.name} with ${n} publishers failed: ${(err as Error).message.split('\n')[0]}`);
-      }
+      const r = await attempt(`${s.name} flood with ${n} publishers`, () => run(ctx, s.make, n, totalBytes));
+      if (r !== undefined) runs.push(r);
     }
+  }
+  const idle = (await attempt('idle', () => idleRuns(ctx, [...servers, { make: () => startNodeFloor({ sampler: true }) }], idleSeconds))) ?? [];
+
+  const vsNginx = (list: readonly IngestRun[], r: IngestRun): string => {
+    const nginx = list.find((x) => x.publishers === r.publishers && x.server === 'nginx-rtmp');
+    return nginx === undefined ? '–' : fmt(r.cpuPerGb / nginx.cpuPerGb, 2);
+  };
+  const table = [['publishers', 'server', 'MB ingested', 's measured', 'CPU s', 'CPU s / GB', '× nginx-rtmp', 'wake-ups / s', 'peak RSS MiB', "publishers' own CPU s"]];
+  for (const r of realtime) {
+    table.push([String(r.publishers), r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 1), fmt(r.cpuSeconds, 2), fmt(r.cpuPerGb, 2), vsNginx(realtime, r), fmt(r.wakeupsPerSecond, 0), fmt(r.peakRssMb, 1), fmt(r.publisherCpuSeconds, 1)]);
+  }
+  const floodTable = [['publishers', 'server', 'MB ingested', 'wall s', 'MB/s', 'CPU s', 'CPU s / GB', '× nginx-rtmp']];
+  for (const r of runs) {
+    floodTable.push([String(r.publishers), r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 1), fmt(r.bytes / MB / r.wallSeconds, 0), fmt(r.cpuSeconds, 2), fmt(r.cpuPerGb, 3), vsNginx(runs, r)]);
   }
   const live = 32;
-  const memoryRuns: MemoryRun[] = [];
-  for (const s of servers) {
-    try {
-      memoryRuns.push(await memory(ctx, s.make, live, ctx.quick ? 3 : 5));
-    } catch (err) {
-      notes.push(`${s.name} memory run failed: ${(err as Error).message.split('\n')[0]}`);
-    }
+  const memoryTable = [['server', 'idle RSS MiB', `peak RSS MiB, ${live} live streams`, 'RSS per stream MiB']];
+  for (const r of realtime.filter((x) => x.publishers === live)) {
+    memoryTable.push([r.server, fmt(r.idleRssMb, 1), fmt(r.peakRssMb, 1), fmt((r.peakRssMb - r.idleRssMb) / live, 2)]);
   }
+  const idleTable = [['server', 'CPU ms per s', 'wake-ups per s', 'RSS MiB']];
+  for (const r of idle) idleTable.push([r.server, fmt(r.cpuMsPerSecond, 2), fmt(r.wakeupsPerSecond, 1), fmt(r.rssMb, 1)]);
 
-  const table = [['publishers', 'server', 'MB ingested', 'wall s', 'CPU s', 'CPU s / GB', 'vs proxy-rtmp']];
-  for (const n of counts) {
-    const ours = runs.find((r) => r.publishers === n && r.server === 'proxy-rtmp');
-    for (const r of runs.filter((x) => x.publishers === n)) {
-      table.push([
-        String(n), r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 1), fmt(r.cpuSeconds, 2), fmt(r.cpuPerGb, 3),
-        ours === undefined || r === ours ? '1.00' : fmt(r.cpuPerGb / ours.cpuPerGb, 2),
-      ]);
-    }
-  }
-  const memoryTable = [['server', 'idle RSS MiB', `RSS per stream MiB (${live} live streams)`]];
-  for (const m of memoryRuns) memoryTable.push([m.server, fmt(m.idleRssMb, 1), fmt(m.rssPerStreamMb, 3)]);
   const f = ctx.ingestSource;
+  const l = ctx.ladderSource;
   notes.push(
-    `CPU runs: a fresh server, warmed up with 50 MB, then n publishers \`ffmpeg -stream_loop k -i ${f.width}x${f.height}p${f.fps}.flv -c copy -f flv\` (${f.videoKbps} kbps H.264 + AAC) without -re, ${fmt(totalBytes / MB, 0)} MB in all (FLV bytes as ffmpeg counts them).`,
-    'CPU: utime+stime of the server process tree (nginx: master + 1 worker) from /proc, publishers excluded. "vs proxy-rtmp" below 1 means the peer used less CPU per GB.',
-    `Memory: ${live} publishers with -re (live pace) for a few seconds; (peak RSS of the server tree − its RSS before) / ${live}.`,
+    `Realtime (the primary figure): a fresh server, then n publishers \`ffmpeg -re -t ${seconds} -i ${l.width}x${l.height}p${l.fps}.flv -c copy -f flv\` (${l.videoKbps} kbps H.264 + AAC 128k) at once; CPU, wake-ups and bytes (as the publishers report them) over the steady state, from 1 s after the last publisher started sending to 2 s before the end: not the sessions' set-up. Real publishers send in real time: the server wakes for each few kB, so this is where per-read and per-message work shows.`,
+    'CPU: utime+stime of the server process tree (nginx: master + 1 worker) from /proc, publishers excluded; "× nginx-rtmp" is CPU per GB divided by nginx-rtmp\'s in the same row group. Wake-ups: voluntary context switches of all the tree\'s threads, per second measured. "publishers\' own CPU": the ffmpeg publishers over their whole run, which share the machine with the server.',
+    `node floor: a bare \`node:net\` server (bench/lib/net-floor.ts) that negotiates the publish with proxy-rtmp's pure ServerConnection, then reads and discards every byte: the cost of reading the same sockets at the same pace in Node, before any RTMP parsing.`,
+    `Flood (second table): a fresh server, warmed up with 50 MB, then n publishers \`ffmpeg -stream_loop k -i ${f.width}x${f.height}p${f.fps}.flv -c copy -f flv\` (${f.videoKbps} kbps) without -re, ${fmt(totalBytes / MB, 0)} MB in all (FLV bytes as ffmpeg counts them).`,
+    `Idle: every server started at once with no publisher, measured over the same ${idleSeconds} s after 2 s of start-up. "node floor + SystemSampler": the floor running proxy-rtmp's system sampler (src/metrics/sampler.ts, a walk of /proc every second), to show that sampler's own cost; it grows with the number of processes on the machine (${processCount()} processes when measured).`,
   );
-  return { title: '1. Ingest cost (transcoding off)', table, notes, extra: [{ title: 'Memory per live stream', table: memoryTable }], runs };
+  return {
+    title: '1. Ingest cost (transcoding off)',
+    table,
+    notes,
+    extra: [
+      { title: 'Flood: publishers without -re, as fast as the server takes them', table: floodTable },
+      { title: `Memory with ${live} live streams (from the realtime run)`, table: memoryTable },
+      { title: `Idle: no streams, ${idleSeconds} s`, table: idleTable },
+    ],
+    runs,
+    realtime,
+  };
 }

@@ -1,10 +1,12 @@
 /**
  * Profiles the ingest path: runs the bundle under `node --cpu-prof` while
- * publishers push the ingest file without -re (transcoding off), then prints
- * the functions with the most self time. The .cpuprofile stays in
+ * publishers push the ingest file without -re (transcoding off), or with
+ * --realtime the 720p 4 Mbps file with `-re` for --seconds, then prints the
+ * functions with the most self time. The .cpuprofile stays in
  * bench/.cache/prof/ for Chrome DevTools or speedscope.
  *
  *   node --import tsx bench/profile-ingest.ts [--publishers 8] [--mb 1000] [--runs 1] [--no-prof] [--bundle a.cjs,b.cjs]
+ *   node --import tsx bench/profile-ingest.ts --realtime [--seconds 20] [--publishers 8] [--node-args=--max-semi-space-size=1]
  *
  * With --no-prof it only measures (the best of --runs), for before/after
  * comparisons; --bundle takes other builds (e.g. of an older commit) and runs
@@ -14,7 +16,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { CACHE_DIR, input, INGEST_SOURCE } from './lib/inputs.ts';
+import { CACHE_DIR, input, INGEST_SOURCE, LADDER_SOURCE } from './lib/inputs.ts';
+import { realtimeRun } from './ingest.ts';
 import { treeCpuSeconds } from './lib/proc.ts';
 import { publish } from './lib/publish.ts';
 import { buildBundle, startOurs } from './lib/servers.ts';
@@ -32,6 +35,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
     'no-prof': { type: 'boolean', default: false },
     bundle: { type: 'string' },
+    realtime: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '20' },
+    'node-args': { type: 'string' },
   },
 });
 const n = Number(values.publishers);
@@ -39,6 +45,7 @@ const totalBytes = Number(values.mb) * 1e6;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const file = await input(INGEST_SOURCE, log);
+const ladderSource = await input(LADDER_SOURCE, log);
 const bundlePath = await buildBundle();
 const dir = join(CACHE_DIR, 'prof');
 rmSync(dir, { recursive: true, force: true });
@@ -47,7 +54,14 @@ const bundles = [bundlePath, ...(values.bundle?.split(',') ?? [])];
 const best = new Map<string, number>();
 for (let run = 0; run < Number(values.runs); run++) {
   for (const b of bundles) {
-    const server = await startOurs(b, { transcode: false, nodeArgs: values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir] });
+    const nodeArgs = [...(values['node-args']?.split(' ') ?? []), ...(values['no-prof'] ? [] : ['--cpu-prof', '--cpu-prof-interval', '250', '--cpu-prof-dir', dir])];
+    if (values.realtime) {
+      const ctx = { quick: false, log, bundlePath: b, ladderSource, ingestSource: file, ffmpeg: { path: 'ffmpeg', version: '' }, peers: { nginx: false, nms: false } };
+      const r = await realtimeRun(ctx, () => startOurs(b, { transcode: false, nodeArgs }), n, Number(values.seconds));
+      best.set(b, Math.min(best.get(b) ?? Infinity, r.cpuPerGb));
+      continue;
+    }
+    const server = await startOurs(b, { transcode: false, nodeArgs });
     await sleep(300);
     const cpu0 = treeCpuSeconds(server.pid);
     const loops = Math.max(0, Math.ceil(totalBytes / n / file.bytes) - 1);

@@ -3,12 +3,13 @@
  * side. Figures, not pass/fail tests. Progress goes to stderr, the results
  * (Markdown) to stdout; `--write` also puts them into bench/README.md.
  *
- *   npm run bench                          # everything (~10 min on 2 cores)
+ *   npm run bench                          # everything (~16 min on 2 cores)
  *   npm run bench -- --quick               # less data, fewer runs: for iterating
  *   npm run bench -- --only ingest,ladder  # some sections: ingest ladder latency grpc cold glass passthrough
  *   npm run bench -- --write               # replace the figures in bench/README.md
  *   npm run bench -- --no-build            # do not run `npm run build` for the executable
  *   npm run bench -- --ffmpeg /usr/bin/ffmpeg  # transcode with this ffmpeg (default: what a checkout picks)
+ *   npm run bench -- --only ingest --baseline old.cjs  # also an older build (a bundle) in the ingest rows, for before/after
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
       write: { type: 'boolean', default: false },
       'no-build': { type: 'boolean', default: false },
       ffmpeg: { type: 'string' },
+      baseline: { type: 'string' },
     },
   });
   const only = values.only === undefined ? [...SECTIONS] : values.only.split(',').map((s) => s.trim());
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   if (!nms) log(`node-media-server not available: its figures are skipped. Install it with: ${NMS_HINT}`);
   const ffmpeg = values.ffmpeg === undefined ? defaultFfmpeg() : { path: values.ffmpeg, version: ffmpegVersion(values.ffmpeg) };
   log(`transcoding ffmpeg: ${ffmpeg.version} (${ffmpeg.path})`);
-  const ctx: BenchContext = { quick: values.quick, log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms } };
+  const ctx: BenchContext = { quick: values.quick, log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms }, ...(values.baseline === undefined ? {} : { baselineBundle: values.baseline }) };
 
   const results: SectionResult[] = [];
   const runners: Record<Section, () => Promise<SectionResult>> = {
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   const total = (performance.now() - t0) / 1000;
   const body = [
     ...machine(ctx.ffmpeg).map((l) => `${l}  `),
-    `Run: \`npm run bench${values.quick ? ' -- --quick' : ''}\`${values.only === undefined ? '' : ` --only ${values.only}`}, ${total.toFixed(0)} s in all.`,
+    `Run: \`npm run bench${values.quick ? ' -- --quick' : ''}\`${values.only === undefined ? '' : ` --only ${values.only}`}${values.baseline === undefined ? '' : ` --baseline ${values.baseline}`}, ${total.toFixed(0)} s in all.`,
     '',
     ...results.flatMap((r) => [
       `### ${r.title}`, '', markdownTable(r.table), '',

@@ -13,6 +13,8 @@ export interface BenchContext {
   ingestSource: Input;
   /** The ffmpeg that transcodes, for proxy-rtmp (RTMP_FFMPEG_PATH) and for the bare-ffmpeg floor alike. */
   ffmpeg: { path: string; version: string };
+  /** An older build of proxy-rtmp (a bundle) measured beside the current one in the ingest rows. */
+  baselineBundle?: string;
   /** Peers found (or installed) for this run. */
   peers: { nginx: boolean; nms: boolean };
 }

@@ -103,3 +103,28 @@ export function peakRss(pid: number, everyMs = 100): { stop(): number } {
     },
   };
 }
+
+/**
+ * Voluntary context switches of `pid`'s tree, all threads: each is a sleep the
+ * process chose (a wait in epoll, a futex), so their rate is about its wake-ups.
+ */
+export function treeWakeups(pid: number): number {
+  let n = 0;
+  for (const p of tree(pid)) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p.pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${p.pid}/task/${t}/status`, 'utf8'));
+        n += Number(m?.[1] ?? 0);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return n;
+}

@@ -7,6 +7,10 @@ export interface Publisher {
   /** Resolves at 'close' with the exit code and the FLV bytes ffmpeg wrote (its last `total_size`). */
   done: Promise<{ code: number | null; bytes: number; stderr: string }>;
   kill(signal?: NodeJS.Signals): void;
+  /** FLV bytes written so far, as ffmpeg last reported them (`-progress`, every 0.5 s). */
+  bytesNow(): number;
+  /** True once the child closed. */
+  exited(): boolean;
 }
 
 /** Publish options. */
@@ -45,5 +49,7 @@ export function publish(file: string, url: string, o: PublishOptions): Publisher
     child.once('close', (code) => resolve({ code, bytes, stderr }));
     child.once('error', (err) => resolve({ code: null, bytes, stderr: `${stderr}\n${err.message}` }));
   });
-  return { child, done, kill: (signal = 'SIGKILL') => void child.kill(signal) };
+  let exited = false;
+  void done.then(() => (exited = true));
+  return { child, done, kill: (signal = 'SIGKILL') => void child.kill(signal), bytesNow: () => bytes, exited: () => exited };
 }

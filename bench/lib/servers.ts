@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { bundle } from '../../build/bundle.ts';
 import { CACHE_DIR } from './inputs.ts';
 import { accepts, freePort, runToEnd, start, waitFor, type Child } from './util.ts';
@@ -211,4 +212,17 @@ export async function startNms(): Promise<Server> {
   });
   await ready(child, 'node-media-server', [rtmpPort]);
   return wrap(`node-media-server ${NMS_VERSION}`, child, { rtmpPort }, () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/**
+ * The Node floor (bench/lib/net-floor.ts, bundled like proxy-rtmp): a bare
+ * `node:net` server that negotiates the publish, then discards every byte.
+ */
+export async function startNodeFloor(o: { sampler?: boolean } = {}): Promise<Server> {
+  const out = join(CACHE_DIR, 'net-floor.cjs');
+  await build({ entryPoints: [join(import.meta.dirname, 'net-floor.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' });
+  const rtmpPort = await freePort();
+  const child = start(process.execPath, [out, String(rtmpPort), ...(o.sampler === true ? ['--sampler'] : [])]);
+  await ready(child, 'node net floor', [rtmpPort]);
+  return wrap(o.sampler === true ? 'node floor + SystemSampler (1 s)' : 'node net floor (reads, discards)', child, { rtmpPort }, () => {});
 }

@@ -1,7 +1,9 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.ts';
 import { TypedEmitter } from '../util/events.ts';
+import { SYSTEM_CLOCK } from '../util/clock.ts';
 import { listenOn } from '../util/listen.ts';
+import { DeadlineTicker, tickFor } from './deadline-ticker.ts';
 import { RtmpSession } from './session.ts';
 import type { SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
@@ -49,6 +51,8 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
   readonly #server: Server;
   readonly #sessions = new Set<RtmpSession>();
   readonly #deps: RtmpServerDeps;
+  /** One timer for every session's deadlines, running only while a connection is open. */
+  readonly #ticker: DeadlineTicker;
   #nextId = 1;
   #listening = false;
 
@@ -58,6 +62,7 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
     this.#deps = deps;
     this.#registry = registry;
     this.#log = log;
+    this.#ticker = new DeadlineTicker(SYSTEM_CLOCK, tickFor(options.handshakeTimeoutMs, options.idleTimeoutMs));
     this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#server.on('error', (err) => log.error({ err }, 'RTMP listener error'));
   }
@@ -103,7 +108,7 @@ export class RtmpServer extends TypedEmitter<RtmpServerEvents> {
       }
       socket.once('close', () => gate.release(address));
     }
-    const session = new RtmpSession(this.#nextId++, socket, this.#options, this.#registry, this.#log, this.#deps.authorizer);
+    const session = new RtmpSession(this.#nextId++, socket, this.#options, this.#registry, this.#log, this.#deps.authorizer, SYSTEM_CLOCK, this.#ticker);
     this.#sessions.add(session);
     session.on('close', () => this.#sessions.delete(session));
     this.safeEmit('session', session);

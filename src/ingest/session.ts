@@ -7,8 +7,9 @@ import { mergeQueries } from '../rtmp/connect-params.ts';
 import { ServerConnection, type ConnectEvent, type ConnectionEvent, type PublishEvent, type PushResult } from '../rtmp/server-connection.ts';
 import type { StreamEntry } from '../streams/registry.ts';
 import { parseStreamName, type StreamName } from '../streams/stream-key.ts';
-import { SYSTEM_CLOCK, type Clock, type Timer } from '../util/clock.ts';
+import { SYSTEM_CLOCK, type Clock } from '../util/clock.ts';
 import { TypedEmitter } from '../util/events.ts';
+import { DeadlineTicker, tickFor } from './deadline-ticker.ts';
 import { refusalFor } from './refusal.ts';
 import type { SessionAuthorizer, SessionOptions, SessionRegistry } from './session-deps.ts';
 
@@ -27,9 +28,11 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * One RTMP connection: the thin adapter between a socket and the pure
- * ServerConnection. It owns the timers (handshake, idle, publish deadline,
- * close grace), awaits authentication, registers the stream and pushes its
- * media to the stream's sink, and reports every refusal before closing.
+ * ServerConnection. It owns the deadlines (handshake, idle, publish; checked
+ * by a DeadlineTicker shared with the other sessions, so a read moves a number
+ * and arms no timer) and the close grace, awaits authentication, registers the
+ * stream and pushes its media to the stream's sink, and reports every refusal
+ * before closing.
  */
 export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly id: number;
@@ -43,10 +46,12 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   readonly #conn: ServerConnection;
   #closed = false;
   #handshaken = false;
-  /** The handshake timeout, then the idle timeout (refreshed by each whole message). */
-  #timer: Timer;
-  /** Armed from the handshake's end, and again after each unpublish, until a publish: a peer that never publishes is cut. */
-  #publishDeadline: Timer | undefined;
+  /** When the handshake must be done by, then the idle deadline (moved on by each whole message), in clock ms. */
+  #idleAt: number;
+  /** Set from the handshake's end, and again after each unpublish, until a publish: a peer that never publishes is cut. */
+  #publishBy = Infinity;
+  #publishSince = '';
+  readonly #untick: () => void;
   /** What connect said: the application, tcUrl and its query parameters (for authentication). */
   #connect: ConnectEvent = { type: 'connect', app: '', tcUrl: undefined, query: {} };
   /** Publish attempts so far; a pending authorisation answers only if it is still the current one. */
@@ -61,7 +66,11 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   /** The clock when the current socket read arrived: one clock read per read, not per message. */
   #now = 0;
 
-  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger, authorizer?: SessionAuthorizer, clock: Clock = SYSTEM_CLOCK) {
+  /**
+   * `ticker` checks the deadlines; the server shares one between its sessions. Without one,
+   * the session runs its own on `clock`.
+   */
+  constructor(id: number, socket: Socket, options: SessionOptions, registry: SessionRegistry, log: Logger, authorizer?: SessionAuthorizer, clock: Clock = SYSTEM_CLOCK, ticker?: DeadlineTicker) {
     super((err, event) => this.#log.error({ err, event }, 'session listener failed'));
     this.id = id;
     this.#socket = socket;
@@ -73,7 +82,8 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
     this.#log = log.child({ session: id, peer: this.peer });
     this.#conn = new ServerConnection(options, (message) => this.#onMedia(message));
     socket.setNoDelay(true);
-    this.#timer = clock.setTimeout(() => this.#fail(new HandshakeTimeoutError(`RTMP handshake not completed within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
+    this.#idleAt = clock.now() + options.handshakeTimeoutMs;
+    this.#untick = (ticker ?? new DeadlineTicker(clock, tickFor(options.handshakeTimeoutMs, options.idleTimeoutMs))).add((now) => this.#checkDeadlines(now));
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (err) => this.#log.debug({ err }, 'socket error'));
     socket.on('close', () => this.#onClose());
@@ -118,7 +128,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #apply(result: PushResult): boolean {
     for (const bytes of result.out) this.#write(bytes);
     // Progress is a whole message, not a byte: a peer dripping bytes (slowloris) still times out.
-    if (result.messages > 0) this.#timer.refresh();
+    if (result.messages > 0) this.#idleAt = this.#now + this.#options.idleTimeoutMs;
     for (const event of result.events) {
       this.#onEvent(event);
       if (this.#closed) return false;
@@ -144,9 +154,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
         return;
       case 'handshake': {
         this.#handshaken = true;
-        this.#clock.clearTimeout(this.#timer);
-        const ms = this.#options.idleTimeoutMs;
-        this.#timer = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no complete RTMP message from the peer for ${ms} ms`)), ms);
+        this.#idleAt = this.#now + this.#options.idleTimeoutMs;
         this.#armPublishDeadline('the handshake');
         return;
       }
@@ -170,9 +178,21 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
 
   /** This server only takes publishers: a peer that keeps the connection alive with small valid messages but never publishes holds a socket for nothing. */
   #armPublishDeadline(since: string): void {
-    this.#clock.clearTimeout(this.#publishDeadline);
-    const ms = this.#options.idleTimeoutMs;
-    this.#publishDeadline = this.#clock.setTimeout(() => this.#fail(new IdleTimeoutError(`no publish command within ${ms} ms of ${since}`)), ms);
+    this.#publishBy = this.#now + this.#options.idleTimeoutMs;
+    this.#publishSince = since;
+  }
+
+  /** Called by the ticker: fails the session whose handshake, idle or publish deadline has passed. */
+  #checkDeadlines(now: number): void {
+    if (this.#closed) return;
+    const { handshakeTimeoutMs, idleTimeoutMs } = this.#options;
+    if (now >= this.#idleAt) {
+      this.#fail(this.#handshaken
+        ? new IdleTimeoutError(`no complete RTMP message from the peer for ${idleTimeoutMs} ms`)
+        : new HandshakeTimeoutError(`RTMP handshake not completed within ${handshakeTimeoutMs} ms`));
+    } else if (now >= this.#publishBy) {
+      this.#fail(new IdleTimeoutError(`no publish command within ${idleTimeoutMs} ms of ${this.#publishSince}`));
+    }
   }
 
   #checkBitrate(): void {
@@ -186,7 +206,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   }
 
   #onPublish(event: PublishEvent): void {
-    this.#clock.clearTimeout(this.#publishDeadline);
+    this.#publishBy = Infinity;
     const name = parseStreamName(event.name);
     this.#requestedKey = name.key;
     this.#publishStreamId = event.streamId;
@@ -261,8 +281,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   #closeSoon(graceMs: number, reason: SinkEndReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#clock.clearTimeout(this.#timer);
-    this.#clock.clearTimeout(this.#publishDeadline);
+    this.#untick();
     this.#unpublish(reason);
     this.#socket.pause();
     if (graceMs === 0) {
@@ -274,8 +293,7 @@ export class RtmpSession extends TypedEmitter<SessionEvents> {
   }
 
   #onClose(): void {
-    this.#clock.clearTimeout(this.#timer);
-    this.#clock.clearTimeout(this.#publishDeadline);
+    this.#untick();
     const wasOpen = !this.#closed;
     this.#closed = true;
     this.#unpublish('disconnected');

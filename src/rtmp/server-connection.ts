@@ -108,6 +108,12 @@ const enum Publish {
 /** Most message streams one connection may create. */
 export const MAX_MESSAGE_STREAMS = 8;
 const EMPTY = Buffer.alloc(0);
+/**
+ * The `out` and `events` of a push that sends and reports nothing: most pushes
+ * of a live publisher (its media goes to `onMedia`), so they allocate no arrays.
+ * Frozen: a write to it instead of a fresh array is a bug and throws.
+ */
+const NONE = Object.freeze([]) as unknown as never[];
 
 /**
  * The server side of one RTMP connection as a pure state machine:
@@ -136,7 +142,7 @@ export class ServerConnection {
   /** Decoded messages not yet handled (after a pause at a publish request). */
   #queue: RawMessage[] = [];
   #next = 0;
-  #result: PushResult = { out: [], events: [], messages: 0, paused: false };
+  #result: PushResult = { out: NONE, events: NONE, messages: 0, paused: false };
   readonly #mediaHandler: ((message: MediaMessage) => void) | undefined;
 
   /**
@@ -159,17 +165,17 @@ export class ServerConnection {
 
   /** Feeds bytes read from the peer at `now` (ms); returns what to send and what happened. */
   push(data: Buffer, now: number): PushResult {
-    const result: PushResult = { out: [], events: [], messages: 0, paused: false };
+    const result: PushResult = { out: NONE, events: NONE, messages: 0, paused: false };
     if (this.#phase === Phase.Failed) return result;
     this.#result = result;
     this.#now = now;
     try {
       if (this.#phase === Phase.Handshake && data.length > 0) {
         const step = this.#handshake.push(data);
-        if (step.reply !== undefined) result.out.push(step.reply);
+        if (step.reply !== undefined) this.#out(step.reply);
         if (!step.done) return result;
         this.#phase = Phase.Connecting;
-        result.events.push({ type: 'handshake' });
+        this.#event({ type: 'handshake' });
         data = step.rest ?? EMPTY;
       }
       if (data.length > 0) {
@@ -202,7 +208,7 @@ export class ServerConnection {
       this.#queue = [];
       this.#next = 0;
       result.paused = false;
-      result.events.push({ type: 'error', error });
+      this.#event({ type: 'error', error });
     }
     return result;
   }
@@ -231,7 +237,19 @@ export class ServerConnection {
   }
 
   #send(message: OutgoingMessage): void {
-    this.#result.out.push(this.#encoder.encode(message));
+    this.#out(this.#encoder.encode(message));
+  }
+
+  #out(bytes: Buffer): void {
+    const result = this.#result;
+    if (result.out === NONE) result.out = [bytes];
+    else result.out.push(bytes);
+  }
+
+  #event(event: ConnectionEvent): void {
+    const result = this.#result;
+    if (result.events === NONE) result.events = [event];
+    else result.events.push(event);
   }
 
   /** Counts bytes for the acknowledgement window (RTMP spec 5.4.3). */
@@ -324,7 +342,7 @@ export class ServerConnection {
         if (this.#publish !== Publish.None) throw new CommandError('publish while already publishing');
         this.#publish = Publish.Pending;
         this.#publishStreamId = streamId;
-        this.#result.events.push({ type: 'publish', ...decodePublish(cmd, streamId) });
+        this.#event({ type: 'publish', ...decodePublish(cmd, streamId) });
         return true;
       }
       case 'FCUnpublish':
@@ -372,14 +390,14 @@ export class ServerConnection {
     this.#send(encodeSetChunkSize(this.#options.chunkSize));
     this.#encoder.setChunkSize(this.#options.chunkSize);
     this.#send(encodeConnectResult(cmd.transactionId, connect.objectEncoding));
-    this.#result.events.push({ type: 'connect', app, tcUrl, query: mergeQueries(queryOf(rawTcUrl), queryOf(connect.app)) });
+    this.#event({ type: 'connect', app, tcUrl, query: mergeQueries(queryOf(rawTcUrl), queryOf(connect.app)) });
   }
 
   #unpublish(): void {
     const was = this.#publish;
     if (was === Publish.None) return;
     this.#publish = Publish.None;
-    this.#result.events.push({ type: 'unpublish', live: was === Publish.Live });
+    this.#event({ type: 'unpublish', live: was === Publish.Live });
     if (was === Publish.Live) this.#send(encodeUnpublishSuccess(this.#publishStreamId, `${this.#key} is now unpublished`));
   }
 
@@ -398,7 +416,7 @@ export class ServerConnection {
   }
 
   #emit(message: MediaMessage): void {
-    if (this.#mediaHandler === undefined) this.#result.events.push(message);
+    if (this.#mediaHandler === undefined) this.#event(message);
     else this.#mediaHandler(message);
   }
 

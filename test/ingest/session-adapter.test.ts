@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { tickFor } from '../../src/ingest/deadline-ticker.ts';
 import { encodeAmf0 } from '../../src/rtmp/amf0.ts';
 import { AVC_SEQUENCE_HEADER, avcFrame, ClientBytes, clientHandshake } from '../support/rtmp-bytes.ts';
 import { sessionHarness as setup } from '../support/session-harness.ts';
@@ -7,13 +8,30 @@ import { sessionHarness as setup } from '../support/session-harness.ts';
 const ping = (t: number) => new ClientBytes().raw(2, 4, 0, 0, Buffer.from(`0006${t.toString(16).padStart(8, '0')}`, 'hex')).bytes();
 
 describe('RtmpSession on a fake clock and socket', () => {
-  test('the handshake timeout closes a silent peer and is counted', () => {
+  test('the handshake timeout closes a silent peer within one tick of its deadline, and is counted', () => {
     const { clock, socket, registry } = setup();
+    // The harness: handshake 5000 ms, idle 1500 ms, so deadlines are checked every 150 ms.
+    assert.equal(tickFor(5000, 1500), 150);
     clock.advance(4999);
     assert.equal(socket.destroyed, false);
-    clock.advance(1);
+    clock.advance(150);
     assert.equal(socket.destroyed, true);
     assert.equal(registry.refusals.get('protocol'), 1);
+  });
+
+  test('a publisher that goes silent is cut after the idle timeout, not before; media moves the deadline without a timer', () => {
+    const { clock, send, socket, registry } = setup();
+    send(Buffer.concat([clientHandshake(), new ClientBytes().publish('cam').raw(6, 9, 1, 0, AVC_SEQUENCE_HEADER).bytes()]));
+    for (let i = 1; i <= 20; i++) {
+      clock.advance(1000);
+      send(new ClientBytes().raw(6, 9, 1, i * 1000, avcFrame(false)).bytes());
+    }
+    assert.equal(socket.destroyed, false, 'cut while sending');
+    clock.advance(1499);
+    assert.equal(socket.destroyed, false, 'cut before the idle timeout');
+    clock.advance(150);
+    assert.equal(socket.destroyed, true);
+    assert.equal(registry.refusals.get('idle-timeout'), 1);
   });
 
   test('media goes straight to the stream sink, counted once in the figures; deleteStream ends the sink', () => {
