@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { access, constants, readdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -202,6 +203,19 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Reads a small procfs file at once. procfs reads do not block on a disk;
+ * doing them inline costs microseconds, where the promise API costs a
+ * thread-pool round trip (and a wake-up) per file, every second.
+ */
+function readTextSync(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 async function getconf(name: string, fallback: number): Promise<number> {
   const { stdout } = await run('getconf', [name], 2000);
   const value = Number(stdout?.trim());
@@ -330,11 +344,12 @@ export class SystemMonitor {
     this.#pageSize ??= await getconf('PAGESIZE', 4096);
     this.#clockTicks ??= await getconf('CLK_TCK', 100);
     const hz = this.#clockTicks;
-    const [uptimeText, statText] = await Promise.all([readText(join(this.#procRoot, 'uptime')), readText(join(this.#procRoot, 'stat'))]);
+    const uptimeText = readTextSync(join(this.#procRoot, 'uptime'));
+    const statText = readTextSync(join(this.#procRoot, 'stat'));
     const uptime = Number(uptimeText?.split(/\s+/)[0]);
 
-    const tree = await this.#processTree();
-    const statms = await Promise.all(tree.map((p) => readText(join(this.#procRoot, String(p.pid), 'statm'))));
+    const tree = this.#childrenTree() ?? (await this.#processTree());
+    const statms = tree.map((p) => readTextSync(join(this.#procRoot, String(p.pid), 'statm')));
     let rssPages = 0;
     for (const statm of statms) {
       const resident = Number(statm?.split(/\s+/)[1]);
@@ -353,6 +368,44 @@ export class SystemMonitor {
       rssBytes: rssPages * this.#pageSize,
       processes: tree.length,
     };
+  }
+
+  /**
+   * This process first, then its descendants, found through each thread's
+   * `/proc/<pid>/task/<tid>/children` (proc(5); kernels with
+   * CONFIG_PROC_CHILDREN): a few dozen small files instead of every process
+   * on the machine. Undefined where our own thread lacks that file; then
+   * {@link #processTree} walks all of `/proc`.
+   */
+  #childrenTree(): ProcStat[] | undefined {
+    const root = this.#procRoot;
+    const ownChildren = readTextSync(join(root, String(this.#pid), 'task', String(this.#pid), 'children'));
+    const selfText = readTextSync(join(root, String(this.#pid), 'stat'));
+    const self = selfText === undefined ? undefined : parseProcStat(selfText);
+    if (ownChildren === undefined || self === undefined) return undefined;
+    const tree = [self];
+    const seen = new Set([self.pid]);
+    for (let i = 0; i < tree.length; i++) {
+      const pid = String(tree[i]!.pid);
+      let tasks: string[];
+      try {
+        tasks = readdirSync(join(root, pid, 'task'));
+      } catch {
+        continue; // it exited
+      }
+      for (const task of tasks) {
+        const listed = readTextSync(join(root, pid, 'task', task, 'children'));
+        for (const child of listed?.split(' ') ?? []) {
+          const childPid = Number(child);
+          if (child === '' || !Number.isSafeInteger(childPid) || seen.has(childPid)) continue;
+          seen.add(childPid);
+          const text = readTextSync(join(root, child, 'stat'));
+          const stat = text === undefined ? undefined : parseProcStat(text);
+          if (stat !== undefined) tree.push(stat);
+        }
+      }
+    }
+    return tree;
   }
 
   /** This process first, then its descendants (walking ppid over every `/proc/<pid>/stat`). */

@@ -166,6 +166,40 @@ describe('SystemMonitor over a fake procfs', () => {
     assert.equal(first.machineCpuPercent, 25);
   });
 
+  test('finds descendants through task/<tid>/children where the kernel has it, not by ppid over all of /proc', async () => {
+    const root = join(await tempDir(), 'proc');
+    await writeProc(root, 1000, [
+      { pid: 100, comm: 'node', ppid: 1, utime: 1000, stime: 0, start: 90_000, rssPages: 1000 },
+      { pid: 101, comm: 'ffmpeg', ppid: 100, utime: 2000, stime: 0, start: 91_000, rssPages: 2000 },
+      { pid: 102, comm: 'ffmpeg', ppid: 100, utime: 500, stime: 0, start: 91_500, rssPages: 500 },
+      { pid: 103, comm: 'x264 helper', ppid: 101, utime: 100, stime: 0, start: 92_000, rssPages: 10 },
+      // A ppid of ours that no children file lists: the ppid walk would count it, this path must not.
+      { pid: 104, comm: 'decoy', ppid: 100, utime: 9_000, stime: 0, start: 92_000, rssPages: 9_000 },
+    ]);
+    const children: [number, number, string][] = [[100, 100, '101 '], [100, 150, '102 '], [101, 101, '103 '], [101, 160, ''], [102, 102, ''], [103, 103, '']];
+    for (const [pid, tid, list] of children) {
+      await mkdir(join(root, String(pid), 'task', String(tid)), { recursive: true });
+      await writeFile(join(root, String(pid), 'task', String(tid), 'children'), list);
+    }
+    const monitor = new SystemMonitor({ procRoot: root, pid: 100, nvidiaSmi: false, drmRoot: false, cores: 4, pageSize: 4096, clockTicks: 100 });
+    const s = await monitor.sample();
+    assert.equal(s.processes, 4);
+    // (1000 + 2000 + 500 + 100) ticks = 36 s over 100 s.
+    assert.equal(s.cpuCorePercent, 36);
+    assert.equal(s.memoryMb, ((1000 + 2000 + 500 + 10) * 4096) / MIB);
+  });
+
+  test('on this machine it counts a child process of ours', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await sleep(100);
+      const reading = await new SystemMonitor({ nvidiaSmi: false, drmRoot: false }).read();
+      assert.ok([...reading.cpuS.keys()].some((k) => k.startsWith(`${child.pid}:`)), `sleep ${child.pid} in ${[...reading.cpuS.keys()].join(' ')}`);
+    } finally {
+      child.kill();
+    }
+  });
+
   test('the whole-machine figure is capped at 100', async () => {
     const root = join(await tempDir(), 'proc');
     await writeProc(root, 10, [{ pid: 7, comm: 'node', ppid: 1, utime: 5000, stime: 0, start: 0, rssPages: 1 }]);
