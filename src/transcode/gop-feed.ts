@@ -83,11 +83,6 @@ export class GopFeed {
     return this.#videoConfig !== undefined;
   }
 
-  /** True once an audio sequence header (AAC) is known. */
-  get hasAudioConfig(): boolean {
-    return this.#audioConfig !== undefined;
-  }
-
   /**
    * Bytes that open a new ffmpeg run carrying `tracks` (default both): the FLV
    * header and the stored metadata and sequence headers at timestamp 0. Media
