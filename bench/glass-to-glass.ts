@@ -88,6 +88,8 @@ interface PlayerFigures {
   max: number;
   frames: number;
   stalls: number;
+  /** Each stall: seconds after the first frame played, and seconds buffered ahead then. */
+  stallTimes: [number, number][];
   errors: string[];
   firstFrameSeconds: number;
 }
@@ -147,6 +149,7 @@ async function watch(browser: BrowserPlayer, player: (typeof PLAYERS)[number], b
       max: Math.max(...latencies),
       frames: latencies.length,
       stalls: s.stalls,
+      stallTimes: s.stallTimes,
       errors: [...s.errors, ...(r.unreadable > 0 ? [`${r.unreadable} frames unreadable`] : [])],
       firstFrameSeconds: r.firstFrameAt > 0 ? (r.firstFrameAt - openedAt) / 1000 : NaN,
     };
@@ -172,12 +175,18 @@ async function measure(ctx: BenchContext, browser: BrowserPlayer, partSeconds: n
     const firstPartSeconds = (Date.now() - startedAt) / 1000;
     ctx.log(`  part ${partSeconds} s: first playlist with a part ${fmt(firstPartSeconds)} s after the publisher started`);
     const figures: PlayerFigures[] = [];
-    for (const player of PLAYERS) figures.push(await watch(browser, player, base, seconds));
+    for (const player of PLAYERS.filter((p) => ctx.players === undefined || ctx.players.includes(p.kind))) figures.push(await watch(browser, player, base, seconds));
     return { figures, firstPartSeconds };
   } finally {
     await publisher.stop('SIGKILL');
     await ours.stop();
   }
+}
+
+/** The stalls column: how many, and when (s after the first frame) with what was buffered ahead then. */
+function stallText(f: PlayerFigures): string {
+  if (f.stalls === 0) return '0';
+  return `${f.stalls} (${f.stallTimes.map(([ms, ahead]) => `${fmt(ms / 1000)} s: ${ahead < 0 ? 'none' : fmt(ahead)} ahead`).join(', ')})`;
 }
 
 /** Runs figure 6. */
@@ -186,11 +195,11 @@ export async function benchGlassToGlass(ctx: BenchContext): Promise<SectionResul
   const table = [['player', 'part s', 'median s', 'p95 s', 'max s', 'player says s (target)', 'frames', 'stalls', 'publish → first part listed s', 'page → first frame s', 'errors']];
   const browser = await BrowserPlayer.launch();
   try {
-    for (const part of [0.5, 0.333]) {
+    for (const part of ctx.parts ?? [0.5, 0.333]) {
       const { figures, firstPartSeconds } = await measure(ctx, browser, part, seconds);
       for (const f of figures) {
         ctx.log(`  ${f.player} part ${part}: median ${fmt(f.median)} s, p95 ${fmt(f.p95)} s, stalls ${f.stalls}, player says ${fmt(f.own)} s (target ${fmt(f.target)})`);
-        table.push([f.player, String(part), fmt(f.median), fmt(f.p95), fmt(f.max), `${fmt(f.own)} (${fmt(f.target)})`, String(f.frames), String(f.stalls), fmt(firstPartSeconds), fmt(f.firstFrameSeconds), f.errors.join('; ') || '–']);
+        table.push([f.player, String(part), fmt(f.median), fmt(f.p95), fmt(f.max), `${fmt(f.own)} (${fmt(f.target)})`, String(f.frames), stallText(f), fmt(firstPartSeconds), fmt(f.firstFrameSeconds), f.errors.join('; ') || '–']);
       }
     }
   } finally {

@@ -6,6 +6,7 @@
  *   npm run bench                          # everything (~16 min on 2 cores)
  *   npm run bench -- --quick               # less data, fewer runs: for iterating
  *   npm run bench -- --only ingest,ladder  # some sections: ingest ladder latency grpc cold glass passthrough
+ *   npm run bench -- --only glass --players dash --parts 0.5   # glass to glass: some players, some part durations
  *   npm run bench -- --write               # replace the figures in bench/README.md
  *   npm run bench -- --no-build            # do not run `npm run build` for the executable
  *   npm run bench -- --ffmpeg /usr/bin/ffmpeg  # transcode with this ffmpeg (default: what a checkout picks)
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
       'no-build': { type: 'boolean', default: false },
       ffmpeg: { type: 'string' },
       baseline: { type: 'string' },
+      players: { type: 'string' },
+      parts: { type: 'string' },
     },
   });
   const only = values.only === undefined ? [...SECTIONS] : values.only.split(',').map((s) => s.trim());
@@ -77,7 +80,9 @@ async function main(): Promise<void> {
   if (!nms) log(`node-media-server not available: its figures are skipped. Install it with: ${NMS_HINT}`);
   const ffmpeg = values.ffmpeg === undefined ? defaultFfmpeg() : { path: values.ffmpeg, version: ffmpegVersion(values.ffmpeg) };
   log(`transcoding ffmpeg: ${ffmpeg.version} (${ffmpeg.path})`);
-  const ctx: BenchContext = { quick: values.quick, log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms }, ...(values.baseline === undefined ? {} : { baselineBundle: values.baseline }) };
+  const ctx: BenchContext = { quick: values.quick, log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms }, ...(values.baseline === undefined ? {} : { baselineBundle: values.baseline }),
+    ...(values.players === undefined ? {} : { players: values.players.split(',').map((p) => p.trim()) }),
+    ...(values.parts === undefined ? {} : { parts: values.parts.split(',').map(Number) }) };
 
   const results: SectionResult[] = [];
   const runners: Record<Section, () => Promise<SectionResult>> = {

@@ -15,6 +15,9 @@ export interface BenchContext {
   ffmpeg: { path: string; version: string };
   /** An older build of proxy-rtmp (a bundle) measured beside the current one in the ingest rows. */
   baselineBundle?: string;
+  /** Glass to glass only: the players (`hls`, `dash`) and part durations to measure; default all. */
+  players?: readonly string[];
+  parts?: readonly number[];
   /** Peers found (or installed) for this run. */
   peers: { nginx: boolean; nms: boolean };
 }

@@ -20,6 +20,8 @@ export interface PlayerState {
   played: number;
   /** 'waiting' events after the first 'playing'. */
   stalls: number;
+  /** For each stall: ms after the first 'playing', and the buffer ahead of currentTime then (s; -1 when none). */
+  stallTimes: [number, number][];
   /** Fatal player errors and media element errors, as text. */
   errors: string[];
   /** Every non-fatal error, as text. */
@@ -31,11 +33,13 @@ export interface PlayerState {
 const PAGE = `<!doctype html><meta charset=utf-8><video id=v muted autoplay playsinline></video>
 <script src="/hls.js"></script><script src="/dash.js"></script>
 <script>
-const s = window.__state = { time: 0, played: 0, stalls: 0, errors: [], warnings: [], started: false, ended: false };
+const s = window.__state = { time: 0, played: 0, stalls: 0, stallTimes: [], errors: [], warnings: [], started: false, ended: false };
 const v = document.getElementById('v');
 let last = undefined;
-v.addEventListener('playing', () => { s.started = true; });
-v.addEventListener('waiting', () => { if (s.started) s.stalls++; });
+let startedAt = 0;
+v.addEventListener('playing', () => { if (!s.started) startedAt = performance.now(); s.started = true; });
+const ahead = () => { const b = v.buffered; for (let i = 0; i < b.length; i++) if (b.start(i) <= v.currentTime + 0.05 && v.currentTime < b.end(i)) return +(b.end(i) - v.currentTime).toFixed(2); return -1; };
+v.addEventListener('waiting', () => { if (s.started) { s.stalls++; s.stallTimes.push([Math.round(performance.now() - startedAt), ahead()]); } });
 v.addEventListener('ended', () => { s.ended = true; });
 v.addEventListener('error', () => s.errors.push('media element: ' + (v.error && v.error.message)));
 setInterval(() => {
