@@ -439,8 +439,24 @@ export class StreamPackager {
       ...(init?.channels !== undefined ? { channels: init.channels } : {}),
       segments: listed.map((s): Segment => (s.complete
         ? { ...s, parts: s.parts.slice() }
-        : { ...s, parts: s.parts.slice(), plannedDuration: Math.max(s.duration, track.nextCut - s.start) })),
+        : { ...s, parts: s.parts.slice(), plannedDuration: this.#plannedEnd(track, s, ts) - s.start })),
     };
+  }
+
+  /**
+   * Where the open segment `open` is due to end: for video the grid line
+   * (keyframes are forced onto it); for audio the end of the first fragment
+   * that reaches the closing threshold `fragment()` applies, its fragments
+   * assumed as long as its last (AAC frames do not divide the grid: 0.5 s
+   * parts are 0.512 s at 48 kHz), so the duration LL-DASH announces is the
+   * one the segment will have and the timeline does not move under players.
+   */
+  #plannedEnd(track: Track, open: HeldSegment, ts: number): number {
+    const end = open.start + open.duration;
+    const last = open.parts.at(-1)?.duration ?? 0;
+    if (track.spec.kind === 'video' || last <= 0) return Math.max(end, track.nextCut);
+    const threshold = track.nextCut - this.#tolerance(track, ts);
+    return end >= threshold ? end : end + Math.ceil((threshold - end) / last) * last;
   }
 
   /** The segments a playlist lists: the last windowSegments complete ones and the open one. */

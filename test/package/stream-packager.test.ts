@@ -64,6 +64,48 @@ function feedRun(p: StreamPackager, seconds: number, wallStart: number, opts: { 
 }
 
 describe('StreamPackager', () => {
+  test('the open segment is announced at the duration it will close with: the grid line for video, whole 0.512 s fragments for audio', () => {
+    const p = packager();
+    p.beginRun();
+    p.init('360p', videoInit);
+    p.init('audio', audioInit);
+    const frag = 24 * 1024;
+    const events: { at: number; kind: 'video' | 'audio'; n: number }[] = [];
+    for (let n = 0; n < 60; n++) events.push({ at: (n + 1) * 0.5, kind: 'video', n }, { at: ((n + 1) * frag) / AUDIO_TS, kind: 'audio', n });
+    events.sort((a, b) => a.at - b.at);
+    // What each open segment was announced to end at, by track and msn, after every fragment.
+    const announced = new Map<string, Set<number>>();
+    for (const e of events) {
+      if (e.kind === 'video') {
+        const start = e.n * (VIDEO_TS / 2);
+        p.fragment('360p', { bytes: Buffer.from(`v${start}`), baseDecodeTime: start, duration: VIDEO_TS / 2, independent: e.n % 4 === 0 }, 1_000_000 + e.at * 1000);
+      } else {
+        const start = e.n * frag;
+        p.fragment('audio', { bytes: Buffer.from(`a${start}`), baseDecodeTime: start, duration: frag, independent: true }, 1_000_000 + e.at * 1000);
+      }
+      const snap = p.snapshot(0);
+      for (const r of [snap.video[0]!, snap.audio!]) {
+        for (const s of r.segments) {
+          if (s.complete || s.plannedDuration === undefined) continue;
+          const key = `${r.name} ${s.msn}`;
+          if (!announced.has(key)) announced.set(key, new Set());
+          announced.get(key)!.add(s.start + s.plannedDuration);
+        }
+      }
+    }
+    const snap = p.snapshot(0);
+    let checked = 0;
+    for (const r of [snap.video[0]!, snap.audio!]) {
+      for (const s of r.segments.filter((x) => x.complete)) {
+        const ends = announced.get(`${r.name} ${s.msn}`);
+        if (ends === undefined) continue;
+        checked++;
+        assert.deepEqual([...ends], [s.start + s.duration], `${r.name} segment ${s.msn} was announced to end at ${[...ends].map((e) => e / r.timescale).join(', ')} s, closed at ${(s.start + s.duration) / r.timescale} s`);
+      }
+    }
+    assert.ok(checked >= 10, `${checked} segments checked`);
+  });
+
   test('cuts 2 s segments of 0.5 s parts on the keyframe grid, numbered from 1, served by URI', () => {
     const p = packager();
     feedRun(p, 9, 1_000_000);
