@@ -79,9 +79,10 @@ export class WebhookClient {
     };
     if (this.#options.secret !== '') headers[SIGNATURE_HEADER] = webhookSignature(this.#options.secret, raw);
     if (this.#options.userAgent !== undefined) headers['user-agent'] = this.#options.userAgent;
+    // undici's first load is this process's start-up cost, not the webhook's: the timeout starts after it.
+    const { agent, request } = await this.#undici();
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
-      const { agent, request } = await this.#undici();
       const res = await request(this.#options.url, {
         dispatcher: agent,
         method: 'POST',
