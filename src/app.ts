@@ -5,7 +5,7 @@ import { createAuth } from './auth/setup.ts';
 import { GrpcServer } from './grpc/grpc-server.ts';
 import { ModuleServiceHandlers } from './grpc/module-service.ts';
 import { HttpServer } from './http/http-server.ts';
-import { createMetrics } from './metrics/prometheus.ts';
+import type { Metrics } from './metrics/prometheus.ts';
 import { restartTally } from './metrics/restart-tally.ts';
 import { SystemSampler } from './metrics/sampler.ts';
 import { SystemMonitor } from './metrics/system.ts';
@@ -182,16 +182,23 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   });
   const system = new SystemSampler(new SystemMonitor(), { onError: (err) => log.warn({ err }, 'system sample failed') });
   await system.start();
-  const metrics = createMetrics({
-    registry,
-    http,
-    system,
-    maxStreams: config.limits.maxStreams,
-    ffmpegRestarts: restartTally(registry),
-    authFailures: () => auth.failures.list(),
-    connectionsRefused: () => auth.limiter.refused,
-  });
-  http.route('/metrics', metrics.handler);
+  const ffmpegRestarts = restartTally(registry);
+  // prom-client is loaded once the listeners are up, not before (issue 16: its evaluation and the
+  // default collectors were 10–40 ms of start-up); a scrape that comes first waits for it.
+  let metrics: Promise<Metrics> | undefined;
+  const loadMetrics = (): Promise<Metrics> =>
+    (metrics ??= import('./metrics/prometheus.ts').then(({ createMetrics }) =>
+      createMetrics({
+        registry,
+        http,
+        system,
+        maxStreams: config.limits.maxStreams,
+        ffmpegRestarts,
+        authFailures: () => auth.failures.list(),
+        connectionsRefused: () => auth.limiter.refused,
+      }),
+    ));
+  http.route('/metrics', async (req, res) => (await loadMetrics()).handler(req, res));
   // The clock DASH players synchronise with (urn:mpeg:dash:utc:http-iso:2014), instead of a public time server.
   http.route('/time', (_req, res) => {
     const body = new Date().toISOString();
@@ -220,7 +227,10 @@ export async function startApp(config: Config, log: Logger): Promise<RunningApp>
   const grpcPort = await grpc.listen();
   grpc.setReady();
   // process.uptime(): from the process's own start, so the figure does not depend on who measures it.
-  log.info({ sinceStartMs: Math.round(process.uptime() * 1000), probing: pending !== undefined }, 'listeners up');
+  // cpuMs: this process's CPU time so far, a start-up figure that a busy machine's scheduling does not inflate.
+  const cpu = process.cpuUsage();
+  log.info({ sinceStartMs: Math.round(process.uptime() * 1000), cpuMs: Math.round((cpu.user + cpu.system) / 1000), probing: pending !== undefined }, 'listeners up');
+  void loadMetrics();
   const probed =
     pending === undefined
       ? Promise.resolve()

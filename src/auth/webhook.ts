@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 
 /** What the webhook is told about one publish (the JSON body of its POST). */
 export interface WebhookRequest {
@@ -50,16 +50,24 @@ export function webhookSignature(secret: string, body: string | Buffer): string 
  */
 export class WebhookClient {
   readonly #options: WebhookOptions;
-  readonly #agent: Agent;
+  /** undici and the pool, loaded on the first publish: undici's evaluation would otherwise delay start-up (issue 16). */
+  #client: Promise<{ agent: Agent; request: typeof import('undici').request }> | undefined;
 
   constructor(options: WebhookOptions) {
     this.#options = options;
-    this.#agent = new Agent({
-      connections: 32,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connectTimeout: options.timeoutMs,
-    });
+  }
+
+  #undici(): Promise<{ agent: Agent; request: typeof import('undici').request }> {
+    this.#client ??= import('undici').then(({ Agent, request }) => ({
+      agent: new Agent({
+        connections: 32,
+        headersTimeout: this.#options.timeoutMs,
+        bodyTimeout: this.#options.timeoutMs,
+        connectTimeout: this.#options.timeoutMs,
+      }),
+      request,
+    }));
+    return this.#client;
   }
 
   /** POSTs `body` and returns the verdict; never throws. */
@@ -71,10 +79,12 @@ export class WebhookClient {
     };
     if (this.#options.secret !== '') headers[SIGNATURE_HEADER] = webhookSignature(this.#options.secret, raw);
     if (this.#options.userAgent !== undefined) headers['user-agent'] = this.#options.userAgent;
+    // undici's first load is this process's start-up cost, not the webhook's: the timeout starts after it.
+    const { agent, request } = await this.#undici();
     const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
       const res = await request(this.#options.url, {
-        dispatcher: this.#agent,
+        dispatcher: agent,
         method: 'POST',
         headers,
         body: raw,
@@ -91,7 +101,7 @@ export class WebhookClient {
 
   /** Closes the pool's connections. */
   async close(): Promise<void> {
-    await this.#agent.close();
+    if (this.#client !== undefined) await (await this.#client).agent.close();
   }
 }
 

@@ -264,39 +264,59 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 /**
  * Builds the call context and ties its signal to grpc-js: `cancelled` fires on
  * client cancel, on deadline expiry (grpc-js enforces it) and on a dropped
- * connection; a timer at the deadline is a second guard. The returned
- * `done()` releases the timer and listener.
+ * connection; a timer at the deadline is a second guard. The signal, its
+ * listener and its timer are made when a handler first reads `signal` (the
+ * streaming ones): a unary handler that never looks pays for none of them,
+ * and `aborted()` still says, from `call.cancelled` and the deadline, whether
+ * its answer came too late (issue 16: an AbortController and a timer per
+ * HealthCheck were a third of the adapter's time). `done()` releases the timer
+ * and listener.
  */
-function contextFor(call: AnyCall): { ctx: CallContext; done: () => void } {
-  const controller = new AbortController();
-  const onCancel = () => controller.abort(new GrpcStatusError(grpcStatus.CANCELLED, 'call cancelled'));
-  const events: EventEmitter = call;
-  events.on('cancelled', onCancel);
-  if (call.cancelled) onCancel();
+function contextFor(call: AnyCall): { ctx: CallContext; aborted: () => GrpcStatusError | undefined; done: () => void } {
   const raw = call.getDeadline();
   const ms = raw instanceof Date ? raw.getTime() : raw;
   const deadline = Number.isFinite(ms) ? new Date(ms) : undefined;
+  const cancelled = () => new GrpcStatusError(grpcStatus.CANCELLED, 'call cancelled');
+  const expired = () => new GrpcStatusError(grpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded');
+  let controller: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
-  if (deadline !== undefined) {
-    const expire = () => controller.abort(new GrpcStatusError(grpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'));
-    const left = deadline.getTime() - Date.now();
-    if (left <= 0) expire();
-    else {
-      timer = setTimeout(expire, left);
-      timer.unref();
+  const events: EventEmitter = call;
+  const onCancel = () => controller!.abort(cancelled());
+  const signal = (): AbortSignal => {
+    if (controller !== undefined) return controller.signal;
+    controller = new AbortController();
+    events.on('cancelled', onCancel);
+    if (call.cancelled) onCancel();
+    if (deadline !== undefined && !controller.signal.aborted) {
+      const left = deadline.getTime() - Date.now();
+      if (left <= 0) controller.abort(expired());
+      else {
+        const c = controller;
+        timer = setTimeout(() => c.abort(expired()), left);
+        timer.unref();
+      }
     }
-  }
+    return controller.signal;
+  };
   const ctx: CallContext = {
-    signal: controller.signal,
+    get signal() {
+      return signal();
+    },
     deadline,
+    // Read now: grpc-js answers 'unknown' once the call has ended.
     peer: call.getPeer(),
     metadata: (name) => call.metadata.get(name).map((v) => (typeof v === 'string' ? v : v.toString('utf8'))),
   };
   return {
     ctx,
+    aborted: () => {
+      if (controller !== undefined) return controller.signal.aborted ? (controller.signal.reason as GrpcStatusError) : undefined;
+      if (call.cancelled) return cancelled();
+      return deadline !== undefined && Date.now() >= deadline.getTime() ? expired() : undefined;
+    },
     done: () => {
       if (timer !== undefined) clearTimeout(timer);
-      events.removeListener('cancelled', onCancel);
+      if (controller !== undefined) events.removeListener('cancelled', onCancel);
     },
   };
 }
@@ -346,12 +366,13 @@ function answerOnce(
   callback: sendUnaryData<unknown>,
   run: (ctx: CallContext) => unknown,
 ): void {
-  const { ctx, done } = contextFor(call);
+  const { ctx, aborted, done } = contextFor(call);
   Promise.resolve()
     .then(() => run(ctx))
     .then(
       (res) => {
-        if (ctx.signal.aborted) callback(toGrpcStatus(ctx.signal.reason));
+        const late = aborted();
+        if (late !== undefined) callback(toGrpcStatus(late));
         else callback(null, res);
       },
       (err: unknown) => callback(toGrpcStatus(err)),

@@ -148,9 +148,9 @@ export interface SystemMonitorOptions {
   pid?: number;
   /** Cores `cpuPercent` is normalised by. Default `os.availableParallelism()`. */
   cores?: number;
-  /** Bytes per page for statm. Default: `getconf PAGESIZE`, else 4096. */
+  /** Bytes per page for statm. Default: AT_PAGESZ from `/proc/<pid>/auxv`, else `getconf PAGESIZE`, else 4096. */
   pageSize?: number;
-  /** USER_HZ, the unit of the stat CPU fields. Default: `getconf CLK_TCK`, else 100. */
+  /** USER_HZ, the unit of the stat CPU fields. Default: AT_CLKTCK from `/proc/<pid>/auxv`, else `getconf CLK_TCK`, else 100. */
   clockTicks?: number;
 }
 
@@ -215,6 +215,32 @@ function readTextSync(path: string): string | undefined {
     return undefined;
   }
 }
+
+/** getauxval(3) keys: the page size and USER_HZ, what `getconf PAGESIZE` and `getconf CLK_TCK` print (glibc reads them there). */
+const AT_PAGESZ = 6;
+const AT_CLKTCK = 17;
+
+/**
+ * Page size and clock ticks from `/proc/<pid>/auxv`, the auxiliary vector the
+ * kernel handed the process (proc(5)): (type, value) pairs of native words up
+ * to AT_NULL. Reading it costs a file read where `getconf` costs two process
+ * spawns before the server can listen. A field absent or zero is undefined.
+ */
+export function parseAuxv(bytes: Buffer, wordBytes: 4 | 8): { pageSize: number | undefined; clockTicks: number | undefined } {
+  let pageSize: number | undefined;
+  let clockTicks: number | undefined;
+  for (let at = 0; at + 2 * wordBytes <= bytes.length; at += 2 * wordBytes) {
+    const type = wordBytes === 8 ? Number(bytes.readBigUInt64LE(at)) : bytes.readUInt32LE(at);
+    const value = wordBytes === 8 ? Number(bytes.readBigUInt64LE(at + 8)) : bytes.readUInt32LE(at + 4);
+    if (type === 0) break;
+    if (type === AT_PAGESZ && value > 0) pageSize = value;
+    if (type === AT_CLKTCK && value > 0) clockTicks = value;
+  }
+  return { pageSize, clockTicks };
+}
+
+/** Native word size of this process's auxv (64-bit Node platforms; little-endian ones, as parseAuxv reads). */
+const AUXV_WORD: 4 | 8 | undefined = ['x64', 'arm64', 'riscv64', 'loong64', 'ppc64'].includes(process.arch) ? 8 : ['ia32', 'arm'].includes(process.arch) ? 4 : undefined;
 
 async function getconf(name: string, fallback: number): Promise<number> {
   const { stdout } = await run('getconf', [name], 2000);
@@ -341,6 +367,15 @@ export class SystemMonitor {
   }
 
   async #fromProcfs(): Promise<SystemReading> {
+    if ((this.#pageSize === undefined || this.#clockTicks === undefined) && AUXV_WORD !== undefined) {
+      try {
+        const aux = parseAuxv(readFileSync(join(this.#procRoot, String(this.#pid), 'auxv')), AUXV_WORD);
+        this.#pageSize ??= aux.pageSize;
+        this.#clockTicks ??= aux.clockTicks;
+      } catch {
+        // not readable: getconf below
+      }
+    }
     this.#pageSize ??= await getconf('PAGESIZE', 4096);
     this.#clockTicks ??= await getconf('CLK_TCK', 100);
     const hz = this.#clockTicks;

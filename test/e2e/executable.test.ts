@@ -34,7 +34,7 @@ function newest(path: string): number {
  * (a build takes 5–15 s, mostly gzip and postject).
  */
 async function executable(): Promise<{ built: boolean; ms: number }> {
-  const inputs = [...['src', 'build', 'package.json', 'package-lock.json'].map((p) => join(ROOT, p)), process.execPath];
+  const inputs = [...['src', 'build', 'package.json', 'package-lock.json', 'sea-config.json'].map((p) => join(ROOT, p)), process.execPath];
   const fresh =
     existsSync(EXECUTABLE) &&
     existsSync(META) &&

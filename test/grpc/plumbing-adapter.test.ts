@@ -26,8 +26,9 @@ function listen(server: Server): Promise<number> {
 describe('grpc adapter: ModuleService round trip', () => {
   const server = new Server();
   let client: Client;
-  let mode: 'ok' | 'not-found' | 'ours' | 'limit' | 'draining' | 'stray' | 'slow' = 'ok';
+  let mode: 'ok' | 'not-found' | 'ours' | 'limit' | 'draining' | 'stray' | 'slow' | 'late-reader' = 'ok';
   let slowAborted: Promise<unknown> | undefined;
+  let lateSeen: Promise<{ aborted: boolean; reason: unknown; peer: string }> | undefined;
 
   const impl: ServiceImpl<typeof ModuleService> = {
     async getStatus(_req, _call) {
@@ -36,6 +37,11 @@ describe('grpc adapter: ModuleService round trip', () => {
       if (mode === 'limit') throw new StreamLimitError('100 streams already');
       if (mode === 'draining') throw new DrainingError('server is draining');
       if (mode === 'stray') throw new Error('secret internals');
+      if (mode === 'late-reader') {
+        // The signal is made on first read: one first read after the deadline must already be aborted.
+        lateSeen = new Promise((seen) => setTimeout(() => seen({ aborted: _call.signal.aborted, reason: _call.signal.reason, peer: _call.peer }), 300));
+        await lateSeen;
+      }
       if (mode === 'slow') {
         return new Promise((_resolve, reject) => {
           slowAborted = new Promise((seen) => _call.signal.addEventListener('abort', () => seen(_call.signal.reason)));
@@ -197,6 +203,18 @@ describe('grpc adapter: ModuleService round trip', () => {
     assert.ok(slowAborted);
     const reason = await slowAborted;
     assert.ok(reason instanceof GrpcStatusError);
+  });
+
+  it('a signal first read after the deadline is already aborted; the late answer is not sent as OK', async () => {
+    mode = 'late-reader';
+    await assert.rejects(unary(client, 'getStatus', {}, new Date(Date.now() + 100)), (err: ServiceError) => {
+      assert.equal(err.code, GrpcCode.DEADLINE_EXCEEDED);
+      return true;
+    });
+    const seen = await lateSeen!;
+    assert.equal(seen.aborted, true);
+    assert.ok(seen.reason instanceof GrpcStatusError);
+    assert.match(seen.peer, /127\.0\.0\.1:\d+/); // read when the call came, not when asked
   });
 
   it('rejects an implementation missing a method', () => {

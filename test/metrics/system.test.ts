@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
-import { cpuBetween, parseMachineCpu, parseNvidiaSmi, parseProcStat, SystemMonitor, type SystemReading } from '../../src/metrics/system.ts';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { cpuBetween, parseAuxv, parseMachineCpu, parseNvidiaSmi, parseProcStat, SystemMonitor, type SystemReading } from '../../src/metrics/system.ts';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
@@ -77,6 +79,37 @@ describe('parseProcStat', () => {
     assert.equal(parseProcStat('garbage'), undefined);
     assert.equal(parseProcStat('12 (x) S 1 2 3'), undefined);
     assert.equal(parseProcStat('x (y) S 1 ' + '0 '.repeat(40)), undefined);
+  });
+});
+
+/** An auxv (proc(5)) of 64-bit (type, value) pairs, AT_NULL-terminated. */
+function auxv(pairs: [number, number][], wordBytes: 4 | 8 = 8): Buffer {
+  const out = Buffer.alloc((pairs.length + 1) * 2 * wordBytes);
+  pairs.forEach(([type, value], i) => {
+    if (wordBytes === 8) {
+      out.writeBigUInt64LE(BigInt(type), i * 16);
+      out.writeBigUInt64LE(BigInt(value), i * 16 + 8);
+    } else {
+      out.writeUInt32LE(type, i * 8);
+      out.writeUInt32LE(value, i * 8 + 4);
+    }
+  });
+  return out;
+}
+
+describe('parseAuxv', () => {
+  test('AT_PAGESZ (6) and AT_CLKTCK (17), 64- and 32-bit words; nothing after AT_NULL', () => {
+    assert.deepEqual(parseAuxv(auxv([[33, 1], [6, 16384], [17, 250], [25, 7]]), 8), { pageSize: 16384, clockTicks: 250 });
+    assert.deepEqual(parseAuxv(auxv([[6, 65536], [17, 1000]], 4), 4), { pageSize: 65536, clockTicks: 1000 });
+    const truncatedAtNull = Buffer.concat([auxv([[6, 4096]]), auxv([[17, 100]])]);
+    assert.deepEqual(parseAuxv(truncatedAtNull, 8), { pageSize: 4096, clockTicks: undefined });
+    assert.deepEqual(parseAuxv(Buffer.alloc(7), 8), { pageSize: undefined, clockTicks: undefined });
+  });
+
+  test("this process's auxv says what getconf says", { skip: process.platform !== 'linux' ? 'Linux only' : false }, async () => {
+    const run = promisify(execFile);
+    const [page, ticks] = await Promise.all([run('getconf', ['PAGESIZE']), run('getconf', ['CLK_TCK'])]);
+    assert.deepEqual(parseAuxv(readFileSync('/proc/self/auxv'), 8), { pageSize: Number(page.stdout), clockTicks: Number(ticks.stdout) });
   });
 });
 
@@ -198,6 +231,16 @@ describe('SystemMonitor over a fake procfs', () => {
     } finally {
       child.kill();
     }
+  });
+
+  test('page size and clock ticks come from <pid>/auxv when not given', async () => {
+    const root = join(await tempDir(), 'proc');
+    // 250 ticks/s and 16 KiB pages: neither is what getconf says here, so the figures show which was read.
+    await writeProc(root, 100, [{ pid: 9, comm: 'node', ppid: 1, utime: 2500, stime: 0, start: 0, rssPages: 10 }]);
+    await writeFile(join(root, '9', 'auxv'), auxv([[6, 16384], [17, 250]]));
+    const s = await new SystemMonitor({ procRoot: root, pid: 9, nvidiaSmi: false, drmRoot: false, cores: 1 }).sample();
+    assert.equal(s.cpuCorePercent, 10); // 2500 ticks / 250 = 10 s over 100 s
+    assert.equal(s.memoryMb, (10 * 16384) / MIB);
   });
 
   test('the whole-machine figure is capped at 100', async () => {
