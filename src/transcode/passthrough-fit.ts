@@ -151,12 +151,23 @@ export interface MeteredMessage {
 }
 
 /**
+ * How long a meter measures: `passthrough`, what the decision needs (whole
+ * GOPs on the segment grid); `cap`, only the bitrate that caps the rungs (one
+ * GOP, or the start of a longer one).
+ */
+export type MeterSpan = 'passthrough' | 'cap';
+
+/**
  * Measures the first seconds of a source: from its first video keyframe, the
- * video payload bytes, frames and keyframe times, until the first keyframe at
- * least MEASURE_GOPS × segmentSeconds after it (less a frame's slack), or,
- * when none comes, until (MEASURE_GOPS + 1) × segmentSeconds have gone by
- * (then the GOP is too long and the decision says so). Times are source
- * timestamps read as signed 32-bit steps.
+ * video payload bytes, frames and keyframe times, until
+ * - `passthrough`: the first keyframe at least MEASURE_GOPS × segmentSeconds
+ *   after it (less a frame's slack), or, when none comes, until
+ *   (MEASURE_GOPS + 1) × segmentSeconds have gone by (then the GOP is too
+ *   long and the decision says so);
+ * - `cap`: the next keyframe, or segmentSeconds, whichever comes first: the
+ *   bitrate over one GOP, or over the start of a longer one (which, with its
+ *   keyframe, over-estimates the source: a cap only looser than it could be).
+ * Times are source timestamps read as signed 32-bit steps.
  */
 export class SourceMeter {
   readonly #windowMs: number;
@@ -168,9 +179,9 @@ export class SourceMeter {
   #spanMs = 0;
   #done = false;
 
-  constructor(segmentSeconds: number) {
-    this.#windowMs = MEASURE_GOPS * segmentSeconds * 1000 - 50;
-    this.#maxMs = (MEASURE_GOPS + 1) * segmentSeconds * 1000;
+  constructor(segmentSeconds: number, span: MeterSpan = 'passthrough') {
+    this.#windowMs = span === 'cap' ? 1 : MEASURE_GOPS * segmentSeconds * 1000 - 50;
+    this.#maxMs = (span === 'cap' ? 1 : MEASURE_GOPS + 1) * segmentSeconds * 1000;
   }
 
   /** Takes one message; returns true once the window is complete (the message that completes it is not counted). */
