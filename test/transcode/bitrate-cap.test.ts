@@ -47,7 +47,9 @@ function harness(key: string, maxBacklogBytes = 1 << 20) {
       this.keyframe(from);
       for (let i = 1; from + Math.round((i * 1000) / 30) < until; i++) this.frame(from + Math.round((i * 1000) / 30), bytes);
     },
+    aac: (t: number) => sink.push(media.audio(t, fixture('aac-lc-44100-stereo.tag.bin'))),
     runs: () => outputs.get(key)!.runs,
+    packager: () => outputs.get(key)!,
     state: () => entry.transcode!,
     bitrates: () => entry.transcode!.rungs.map((r) => [r.name, r.bitrateKbps]),
     close: () => manager.close(0),
@@ -99,6 +101,27 @@ describe('the measured bitrate caps every rung of a stream that is not a passthr
     assert.equal(h.runs(), 1, 'the hold limit closed the window');
     assert.deepEqual(h.state().bitrateCap, { kbps: 300, from: 'declared' });
     assert.deepEqual(h.bitrates(), [['240p', 300], ['180p', 300], ['120p', 200]]);
+    await h.close();
+  });
+
+  test('audio configured during the window joins the run it holds', async () => {
+    const h = harness('audio');
+    h.meta({ width: 320, height: 240, videocodecid: 7 }); // no audio announced: video starts alone
+    h.gop(0, 500, 3000);
+    h.aac(600);
+    h.keyframe(1000);
+    assert.equal(h.runs(), 1);
+    assert.ok(h.packager().nextSegmentUri('audio') !== undefined, 'the one run has an audio track');
+    await h.close();
+  });
+
+  test('(and without it, the run has no audio track)', async () => {
+    const h = harness('noaudio');
+    h.meta({ width: 320, height: 240, videocodecid: 7 });
+    h.gop(0, 500, 3000);
+    h.keyframe(1000);
+    assert.equal(h.runs(), 1);
+    assert.equal(h.packager().nextSegmentUri('audio'), undefined);
     await h.close();
   });
 
