@@ -8,9 +8,9 @@
  * Two lengths, by what the plan needs:
  * - `passthrough` (a source that may be packaged as the top rung): MEASURE_GOPS
  *   whole GOPs, at most (MEASURE_GOPS + 1) segment durations;
- * - `cap` (every other stream with video): the next keyframe or one segment
- *   duration of source time, whichever comes first; only the bitrate that
- *   caps the rungs is read of it.
+ * - `cap` (every other stream with video): the next keyframe or CAP_WINDOW_MS
+ *   (1 s) of source time, whichever comes first; only the bitrate that caps
+ *   the rungs is read of it.
  *
  * The window also closes early, with nothing measured, when what it holds
  * would pass `maxHeldBytes`, or when the caller cuts it (the stream ended).

@@ -150,8 +150,8 @@ export class StreamTranscoder {
    * video: its messages are held until the source's bitrate is measured, the
    * ladder is planned from it and ffmpeg starts on them. A source that may
    * pass through is measured over 2 GOPs (at most 3 segment durations), any
-   * other over one GOP (at most one segment duration): the first segment
-   * comes that much later.
+   * other over one GOP (at most CAP_WINDOW_MS, 1 s): the first segment comes
+   * later (by about what ffmpeg then needs to catch up on the held media).
    */
   #beginMeasuring(tracks: RunTracks): void {
     const candidate = this.#candidate();

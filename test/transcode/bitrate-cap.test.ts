@@ -1,7 +1,7 @@
 /**
  * Issue 15, "measured bitrate caps every rung": a stream that is not a
  * passthrough candidate is held over its short measuring window (the next
- * keyframe or one segment) and its rungs capped at the measured video
+ * keyframe or 1 s) and its rungs capped at the measured video
  * bitrate, which wins over onMetaData's; with nothing measured (the window
  * cut short), the declared cap applies; a rung is never capped below
  * CAP_FLOOR of its own budget. No ffmpeg runs (the binary does not exist):
@@ -16,6 +16,7 @@ import { PackagedOutputs } from '../../src/package/outputs.ts';
 import type { StreamEntry } from '../../src/streams/registry.ts';
 import { CAP_FLOOR, type Rung } from '../../src/transcode/ladder.ts';
 import { TranscodeManager } from '../../src/transcode/manager.ts';
+import { CAP_WINDOW_MS } from '../../src/transcode/passthrough-fit.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../media/fixtures/${name}`, import.meta.url));
 const KEYFRAME = fixture('avc-high-320x240-key.tag.bin');
@@ -73,12 +74,12 @@ describe('the measured bitrate caps every rung of a stream that is not a passthr
     await h.close();
   });
 
-  test('a GOP longer than the segment: closed one segment in, no later', async () => {
+  test('a GOP longer than CAP_WINDOW_MS: closed that far in, no later', async () => {
     const h = harness('long');
     h.meta({ width: 320, height: 240, videocodecid: 7 });
-    h.gop(0, 1990, 2000);
+    h.gop(0, CAP_WINDOW_MS - 10, 2000);
     assert.equal(h.runs(), 0);
-    h.frame(2000, 2000);
+    h.frame(CAP_WINDOW_MS, 2000);
     assert.equal(h.runs(), 1);
     assert.equal(h.state().bitrateCap?.from, 'measured');
     await h.close();
@@ -87,9 +88,9 @@ describe('the measured bitrate caps every rung of a stream that is not a passthr
   test('a source measured far below the budgets (a still slide): each rung keeps CAP_FLOOR of its own', async () => {
     const h = harness('slide');
     h.meta({ width: 320, height: 240, videocodecid: 7 });
-    h.gop(0, 2000, 10);
-    h.frame(2000, 10);
-    assert.ok(h.state().bitrateCap!.kbps < 30, `${h.state().bitrateCap!.kbps} kbps`);
+    h.gop(0, 1000, 10);
+    h.frame(1000, 10);
+    assert.ok(h.state().bitrateCap!.kbps < 40, `${h.state().bitrateCap!.kbps} kbps`);
     assert.deepEqual(h.bitrates(), LADDER.map((r) => [r.name, Math.round(r.bitrateKbps * CAP_FLOOR)]));
     await h.close();
   });

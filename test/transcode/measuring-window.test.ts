@@ -1,6 +1,6 @@
 /**
  * MeasuringWindow, pure: fed media messages, it holds them until its meter is
- * done (the cap window: the next keyframe or one segment duration; the
+ * done (the cap window: the next keyframe or CAP_WINDOW_MS; the
  * passthrough window: 2 GOPs), then gives them back in order with what was
  * measured, or, cut short by its hold limit or the caller, with nothing measured.
  */
@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { MediaMessage } from '../../src/media/media-message.ts';
 import { MeasuringWindow } from '../../src/transcode/measuring-window.ts';
+import { CAP_WINDOW_MS } from '../../src/transcode/passthrough-fit.ts';
 
 const video = (timestamp: number, keyframe: boolean, bytes = 1000): MediaMessage =>
   ({ type: 'media', typeId: 9, timestamp, payload: Buffer.alloc(bytes, keyframe ? 1 : 2), keyframe, config: false, frame: true, info: undefined }) as MediaMessage;
@@ -43,12 +44,13 @@ describe('MeasuringWindow', () => {
     assert.equal(Math.round(r.closed.measurement!.fps), 30);
   });
 
-  test('cap window over a GOP longer than a segment: closed at one segment duration, over-estimating (the keyframe counts)', () => {
+  test('cap window over a longer GOP: closed CAP_WINDOW_MS in, over-estimating (the keyframe counts)', () => {
     const w = new MeasuringWindow('cap', 2, 1 << 20);
     const messages = Array.from({ length: 301 }, (_, i) => video(Math.round((i * 1000) / 30), i === 0, i === 0 ? 30_000 : 1000));
     const r = feed(w, messages)!;
-    assert.equal(messages[r.at]!.timestamp, 2000);
-    assert.equal(r.closed.held.length, 60);
+    assert.equal(CAP_WINDOW_MS, 1000);
+    assert.equal(messages[r.at]!.timestamp, 1000);
+    assert.equal(r.closed.held.length, 30);
     const steady = (1000 * 8 * 30) / 1000; // 240 kbps without the keyframe
     assert.ok(r.closed.measurement!.kbps > steady, `${r.closed.measurement!.kbps} kbps`);
   });
@@ -89,7 +91,7 @@ describe('MeasuringWindow', () => {
     assert.deepEqual([...w.cut('x').held[0]!.payload], Array(10).fill(1));
   });
 
-  test('property: nothing lost or reordered; closes at the next keyframe or one segment in; measures the bytes before it', () => {
+  test('property: nothing lost or reordered; closes at the next keyframe or CAP_WINDOW_MS in; measures the bytes before it', () => {
     const step = fc.record({ gap: fc.integer({ min: 0, max: 400 }), kind: fc.constantFrom('key', 'frame', 'frame', 'frame', 'audio'), bytes: fc.integer({ min: 1, max: 5000 }) });
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.array(step, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 4 }), (start, steps, segmentSeconds) => {
@@ -102,7 +104,7 @@ describe('MeasuringWindow', () => {
         const w = new MeasuringWindow('cap', segmentSeconds, 1 << 30);
         const r = feed(w, messages);
         const since = (m: MediaMessage) => (m.timestamp - start) | 0;
-        const closes = (m: MediaMessage) => m.typeId === 9 && ((m.keyframe && since(m) >= 1) || since(m) >= segmentSeconds * 1000);
+        const closes = (m: MediaMessage) => m.typeId === 9 && ((m.keyframe && since(m) >= 1) || since(m) >= CAP_WINDOW_MS);
         const expected = messages.findIndex((m, i) => i > 0 && closes(m));
         if (expected === -1) {
           assert.equal(r, undefined);
