@@ -287,7 +287,8 @@ export class StreamTranscoder {
   /**
    * Whether the source may pass through, from its sequence header and the
    * plan alone (codec, profile, size, another rung left to encode): only then
-   * is it measured before ffmpeg starts. Says why not otherwise.
+   * is it measured over the 2-GOP passthrough window (any other source over
+   * the short cap window). Says why not otherwise.
    */
   #candidate(): boolean {
     if (!this.#passthroughAllowed || this.#video === undefined) return false;
