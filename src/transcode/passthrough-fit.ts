@@ -34,9 +34,9 @@ export const MEASURE_GOPS = 2;
  * The longest a `cap` meter measures (ms of source time) when no keyframe
  * comes sooner. Every held millisecond is one the encoder later has to catch
  * up on instead of encoding it as it arrives: held over a whole 2 s GOP, the
- * first playlist of a 720p stream came 5.3 s after publish (2.6 s unheld) on
- * this shared 2-core box; held over 1 s, 3.0 s (`npm run bench -- --only
- * latency`). Over the first second of a longer GOP the keyframe weighs more,
+ * first playlist of a 720p stream came 5.3 s after publish (2.6 and 3.1 s
+ * unheld) on a shared 2-core box; held over 1 s, 3.0 and 3.1 s (`npm run
+ * bench -- --only latency`). Over the first second of a longer GOP the keyframe weighs more,
  * so the cap reads high (+22% on the bench's 720p source with a 2 s GOP, +2%
  * on the e2e's 600k 704x396 one): a looser cap, never a starved rung.
  */
