@@ -106,11 +106,11 @@ function stubFfmpeg(): string {
   return path;
 }
 
-/** The media of the recorded ffmpeg publish (160x120 H.264 + AAC): metadata, sequence headers, a keyframe and the frames after it. */
 /**
- * The capture's first media messages, up to and including its second coded
- * keyframe (523 ms): the one that closes a stream's measuring window, so its
- * ffmpeg starts while the publisher is still there.
+ * The media of the recorded ffmpeg publish (160x120 H.264 + AAC): metadata,
+ * sequence headers, a keyframe and the frames after it, up to and including
+ * the second keyframe (523 ms), which closes the stream's measuring window, so
+ * its ffmpeg starts while the publisher is still there.
  */
 const MEDIA: readonly RawMessage[] = (() => {
   const media = CAPTURED_MESSAGES[0]!.filter((m) => m.typeId === 8 || m.typeId === 9 || m.typeId === 18);
