@@ -78,11 +78,6 @@ export class GopFeed {
     this.#options = options;
   }
 
-  /** True while the stream's configuration (a video sequence header) is known. */
-  get ready(): boolean {
-    return this.#videoConfig !== undefined;
-  }
-
   /**
    * Bytes that open a new ffmpeg run carrying `tracks` (default both): the FLV
    * header and the stored metadata and sequence headers at timestamp 0. Media

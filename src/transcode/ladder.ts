@@ -29,8 +29,24 @@ export interface SourceInfo {
   width: number;
   height: number;
   fps?: number;
+  /** The bitrate cap (the measured source bitrate, else the one onMetaData declares). */
   bitrateKbps?: number;
+  /**
+   * Fraction of each rung's configured bitrate below which the cap does not
+   * take it (default 0: no floor). See CAP_FLOOR.
+   */
+  capFloor?: number;
 }
+
+/**
+ * The floor the transcoder puts under a rung's capped bitrate: a fifth of the
+ * rung's configured bitrate (1000k for the default 1080p rung, 600k for 720p,
+ * 300k for 480p, 160k for 360p). The cap is measured once, over the first
+ * seconds; a source that starts on black frames or a still slide measures
+ * far below what it sends later, and a rung capped at that would stay starved
+ * for the whole stream. A cap at or above the floor applies as it is.
+ */
+export const CAP_FLOOR = 0.2;
 
 /** Aspect ratios within this relative distance of 16:9 count as 16:9 (853x480, 1918x1080). */
 const WIDESCREEN_TOLERANCE = 0.01;
@@ -71,7 +87,8 @@ function positive(n: number | undefined): n is number {
  * - A source below every rung (or every rung above `maxHeight`) gets exactly one
  *   rung at its own size (capped at `maxHeight`), named after its short side
  *   (e.g. "240p"), with the lowest rung's bitrate, fps and codec.
- * - Bitrate is capped at the measured source bitrate; fps at the source fps
+ * - Bitrate is capped at the source bitrate (but not below `capFloor` of the
+ *   rung's own); fps at the source fps
  *   (non-integer rates such as 29.97 are kept). Bitrate is not rescaled for
  *   aspect changes.
  * - All dimensions even; output sorted high → low; duplicate short sides removed
@@ -94,8 +111,9 @@ export function planLadder(ladder: readonly Rung[], source: SourceInfo, maxHeigh
 
   const fit = (rung: Rung, short: number, long: number, name: string): Rung => {
     const fps = positive(source.fps) && source.fps < rung.fps ? source.fps : rung.fps;
+    const floor = positive(source.capFloor) ? Math.round(rung.bitrateKbps * Math.min(1, source.capFloor)) : 0;
     const bitrateKbps = positive(source.bitrateKbps)
-      ? Math.max(1, Math.min(rung.bitrateKbps, Math.floor(source.bitrateKbps)))
+      ? Math.max(1, Math.min(rung.bitrateKbps, Math.max(floor, Math.floor(source.bitrateKbps))))
       : rung.bitrateKbps;
     return portrait
       ? { name, width: short, height: long, bitrateKbps, fps, codec: rung.codec }

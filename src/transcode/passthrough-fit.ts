@@ -30,6 +30,17 @@ import type { Rung } from './ladder.ts';
 export const BITRATE_TOLERANCE = 0.1;
 /** Whole GOPs measured before the decision (when the GOP equals the segment: 2 × segmentSeconds). */
 export const MEASURE_GOPS = 2;
+/**
+ * The longest a `cap` meter measures (ms of source time) when no keyframe
+ * comes sooner. Every held millisecond is one the encoder later has to catch
+ * up on instead of encoding it as it arrives: held over a whole 2 s GOP, the
+ * first playlist of a 720p stream came 5.3 s after publish (2.6 and 3.1 s
+ * unheld) on a shared 2-core box; held over 1 s, 3.0 and 3.1 s (`npm run
+ * bench -- --only latency`). Over the first second of a longer GOP the keyframe weighs more,
+ * so the cap reads high (+22% on the bench's 720p source with a 2 s GOP, +2%
+ * on the e2e's 600k 704x396 one): a looser cap, never a starved rung.
+ */
+export const CAP_WINDOW_MS = 1000;
 /** H.264 profile_idc values passed through: baseline, main, high. */
 const PROFILES = new Set([66, 77, 100]);
 /** Slack on the measured frame rate against the rung's (timestamps are whole ms). */
@@ -151,12 +162,23 @@ export interface MeteredMessage {
 }
 
 /**
+ * How long a meter measures: `passthrough`, what the decision needs (whole
+ * GOPs on the segment grid); `cap`, only the bitrate that caps the rungs (one
+ * GOP, or the start of a longer one).
+ */
+export type MeterSpan = 'passthrough' | 'cap';
+
+/**
  * Measures the first seconds of a source: from its first video keyframe, the
- * video payload bytes, frames and keyframe times, until the first keyframe at
- * least MEASURE_GOPS × segmentSeconds after it (less a frame's slack), or,
- * when none comes, until (MEASURE_GOPS + 1) × segmentSeconds have gone by
- * (then the GOP is too long and the decision says so). Times are source
- * timestamps read as signed 32-bit steps.
+ * video payload bytes, frames and keyframe times, until
+ * - `passthrough`: the first keyframe at least MEASURE_GOPS × segmentSeconds
+ *   after it (less a frame's slack), or, when none comes, until
+ *   (MEASURE_GOPS + 1) × segmentSeconds have gone by (then the GOP is too
+ *   long and the decision says so);
+ * - `cap`: the next keyframe, or CAP_WINDOW_MS, whichever comes first: the
+ *   bitrate over one GOP, or over the start of a longer one (which, with its
+ *   keyframe, over-estimates the source: a cap only looser than it could be).
+ * Times are source timestamps read as signed 32-bit steps.
  */
 export class SourceMeter {
   readonly #windowMs: number;
@@ -168,9 +190,9 @@ export class SourceMeter {
   #spanMs = 0;
   #done = false;
 
-  constructor(segmentSeconds: number) {
-    this.#windowMs = MEASURE_GOPS * segmentSeconds * 1000 - 50;
-    this.#maxMs = (MEASURE_GOPS + 1) * segmentSeconds * 1000;
+  constructor(segmentSeconds: number, span: MeterSpan = 'passthrough') {
+    this.#windowMs = span === 'cap' ? 1 : MEASURE_GOPS * segmentSeconds * 1000 - 50;
+    this.#maxMs = span === 'cap' ? CAP_WINDOW_MS : (MEASURE_GOPS + 1) * segmentSeconds * 1000;
   }
 
   /** Takes one message; returns true once the window is complete (the message that completes it is not counted). */

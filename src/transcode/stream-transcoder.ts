@@ -9,12 +9,13 @@ import { FfmpegProcess, OUTPUT_FD, type FfmpegExit } from './ffmpeg-process.ts';
 import { mkvCarriesAudio } from '../media/mkv-writer.ts';
 import { GopFeed, type MatroskaTracks, type RunTracks } from './gop-feed.ts';
 import { parseVideoTag } from '../media/flv-tag.ts';
-import { decidePassthrough, fitRung, SourceMeter, type SourceMeasurement } from './passthrough-fit.ts';
+import { decidePassthrough, fitRung, type SourceMeasurement } from './passthrough-fit.ts';
+import { MeasuringWindow, type WindowClose } from './measuring-window.ts';
 import { flvTagTime, PassthroughTrack, type PassthroughState } from './passthrough.ts';
-import { DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
+import { CAP_FLOOR, DEFAULT_LADDER, planLadder, type Rung } from './ladder.ts';
 import type { FfmpegProgress } from './progress.ts';
 import { RestartPolicy } from './restart-policy.ts';
-import type { TranscodeState } from './transcode-state.ts';
+import type { BitrateCap, TranscodeState } from './transcode-state.ts';
 
 export type { EncoderFallback, TranscodeState } from './transcode-state.ts';
 
@@ -123,17 +124,18 @@ export class StreamTranscoder {
   onMedia(message: MediaMessage): void {
     if (this.#ended || this.state.status === 'error') return;
     const changed = this.#remember(message);
-    if (this.#meter !== undefined) {
+    if (this.#window !== undefined) {
       this.#measure(message);
       return;
     }
     if (this.#run === undefined) {
       const tracks = this.#startTracks(message);
+      if (tracks?.video) {
+        this.#beginMeasuring(tracks);
+        this.#measure(message);
+        return;
+      }
       if (tracks !== undefined) {
-        if (this.#beginMeasuring(tracks)) {
-          this.#measure(message);
-          return;
-        }
         this.#plan(tracks);
         this.#spawn();
       }
@@ -144,55 +146,45 @@ export class StreamTranscoder {
   }
 
   /**
-   * The measuring window (passthrough-fit.ts): from the first keyframe, the
-   * messages are held while SourceMeter measures the source's bitrate, frame
-   * rate and GOP, then the ladder is planned from what it measured and ffmpeg
-   * starts on the held messages, so nothing is lost; the first segment comes
-   * that much later (2 GOPs, at most 3 segment durations). Begins it (true)
-   * when the run about to start has video that may pass through.
+   * Begins the measuring window (measuring-window.ts) of the first run with
+   * video: its messages are held until the source's bitrate is measured, the
+   * ladder is planned from it and ffmpeg starts on them. A source that may
+   * pass through is measured over 2 GOPs (at most 3 segment durations), any
+   * other over one GOP (at most CAP_WINDOW_MS, 1 s): the first segment comes
+   * later (by about what ffmpeg then needs to catch up on the held media).
    */
-  #beginMeasuring(tracks: RunTracks): boolean {
-    if (!tracks.video || !this.#candidate()) return false;
+  #beginMeasuring(tracks: RunTracks): void {
+    const candidate = this.#candidate();
     this.#heldTracks = tracks;
-    this.#meter = new SourceMeter(this.#settings.segmentSeconds);
-    this.#setPassthrough({ status: 'measuring' });
-    return true;
+    this.#window = new MeasuringWindow(candidate ? 'passthrough' : 'cap', this.#settings.segmentSeconds, this.#settings.maxBacklogBytes);
+    if (candidate) this.#setPassthrough({ status: 'measuring' });
   }
 
-  /** Holds one message of the measuring window, or ends the window (and forwards it) once the meter is done or the hold is full. */
+  /** Holds one message of the measuring window, or, when it closes the window, starts the run on the held messages and forwards it. */
   #measure(message: MediaMessage): void {
-    const complete = this.#meter!.push(message);
-    if (!complete && this.#heldBytes + message.payload.length <= this.#settings.maxBacklogBytes) {
-      this.#held.push({ ...message, payload: Buffer.from(message.payload) });
-      this.#heldBytes += message.payload.length;
-      return;
-    }
-    this.#startHeld(complete ? undefined : `over ${this.#settings.maxBacklogBytes} bytes in the measuring window`);
-    this.#forward(message);
+    if (this.#startHeld(this.#window!.push(message))) this.#forward(message);
   }
 
   /**
-   * Ends the measuring window: plans (passing the source through only when
-   * the window is complete; otherwise `cut` says why not), starts ffmpeg and
-   * hands it, and the remux, every held message. Audio configured during the
+   * Ends the measuring window once it has closed (else false): plans (passing
+   * the source through only when a `passthrough` window is complete; a cut
+   * window says why not, and leaves the declared cap), starts ffmpeg and hands
+   * it, and the remux, every held message. Audio configured during the
    * window joins the run.
    */
-  #startHeld(cut: string | undefined): void {
-    const held = this.#held;
-    this.#held = [];
-    this.#heldBytes = 0;
-    const meter = this.#meter!;
-    this.#meter = undefined;
+  #startHeld(closed: WindowClose | undefined): boolean {
+    if (closed === undefined) return false;
+    const window = this.#window!;
+    this.#window = undefined;
     const tracks: RunTracks = { video: true, audio: this.#heldTracks.audio || this.#audio !== undefined };
-    if (cut === undefined) {
-      this.#measurement = meter.measurement;
-      this.#plan(tracks, this.#measurement, true);
-    } else {
-      this.#setPassthrough({ status: 'off', reason: cut });
-      this.#plan(tracks);
-    }
+    const { measurement, cut } = closed;
+    if (cut !== undefined && window.span === 'passthrough') this.#setPassthrough({ status: 'off', reason: cut });
+    if (cut !== undefined) this.#log.info({ why: cut }, 'measuring window cut short: the rungs are capped at the declared bitrate, if any');
+    this.#measurement = measurement;
+    this.#plan(tracks, measurement, window.span === 'passthrough');
     this.#spawn();
-    for (const m of held) this.#forward(m);
+    for (const m of closed.held) this.#forward(m);
+    return true;
   }
 
   /** Last keyframe of the passed-through track (run ms) and the dropped-GOP count then: the grid watch. */
@@ -246,13 +238,11 @@ export class StreamTranscoder {
     }
   }
 
-  /** Passthrough (passthrough-fit.ts): the measuring window's meter and held messages, the decision's rung. */
-  /** The tracks the run held by the measuring window was to start with. */
+  /** The measuring window while it is open, and the tracks the run it holds was to start with. */
+  #window: MeasuringWindow | undefined;
   #heldTracks: RunTracks = { video: true, audio: true };
-  #meter: SourceMeter | undefined;
+  /** What the window measured (undefined when it was cut short): later plans keep its cap. */
   #measurement: SourceMeasurement | undefined;
-  #held: MediaMessage[] = [];
-  #heldBytes = 0;
   /** The source's AVCDecoderConfigurationRecord, as its sequence header carries it. */
   #avcC: Buffer | undefined;
   /** The passed-through rung of the plan, its run's track, and the source GOP the encoded rungs key on. */
@@ -269,13 +259,27 @@ export class StreamTranscoder {
     return typeof fps === 'number' && fps > 0 ? { fps } : {};
   }
 
-  /** The ladder this source gets with what its headers declare (onMetaData caps). */
-  #declaredPlan(): Rung[] {
-    const [width, height] = displaySize(this.#video!);
+  /**
+   * What caps the rungs' bitrates: the video bitrate measured over the
+   * measuring window, else the one onMetaData declares (`videodatarate`),
+   * else nothing.
+   */
+  #cap(measured: SourceMeasurement | undefined): BitrateCap | undefined {
+    if (measured !== undefined && measured.kbps > 0) return { kbps: Math.round(measured.kbps), from: 'measured' };
     const kbps = this.#metadata?.['videodatarate'];
+    return typeof kbps === 'number' && kbps > 0 ? { kbps: Math.round(kbps), from: 'declared' } : undefined;
+  }
+
+  /**
+   * The ladder this source gets under `cap`, each rung's bitrate at most the
+   * cap (but not under CAP_FLOOR of its own); the frame rate is capped at the
+   * declared one only (ms timestamps jitter).
+   */
+  #ladderFor(cap: BitrateCap | undefined): Rung[] {
+    const [width, height] = displaySize(this.#video!);
     return planLadder(
       this.#settings.ladder ?? DEFAULT_LADDER,
-      { width, height, ...this.#declaredFps(), ...(typeof kbps === 'number' && kbps > 0 ? { bitrateKbps: kbps } : {}) },
+      { width, height, ...this.#declaredFps(), ...(cap === undefined ? {} : { bitrateKbps: cap.kbps, capFloor: CAP_FLOOR }) },
       this.#settings.maxHeight,
     );
   }
@@ -283,7 +287,8 @@ export class StreamTranscoder {
   /**
    * Whether the source may pass through, from its sequence header and the
    * plan alone (codec, profile, size, another rung left to encode): only then
-   * is it measured before ffmpeg starts. Says why not otherwise.
+   * is it measured over the 2-GOP passthrough window (any other source over
+   * the short cap window). Says why not otherwise.
    */
   #candidate(): boolean {
     if (!this.#passthroughAllowed || this.#video === undefined) return false;
@@ -297,7 +302,7 @@ export class StreamTranscoder {
       this.#setPassthrough({ status: 'off', reason: 'Enhanced RTMP video is transcoded' });
       return false;
     }
-    const planned = this.#declaredPlan();
+    const planned = this.#ladderFor(this.#cap(undefined));
     const fit = fitRung({ video: this.#video, ladder: this.#settings.ladder ?? DEFAULT_LADDER, planned, maxHeight: this.#settings.maxHeight, segmentSeconds: this.#settings.segmentSeconds });
     if (!fit.fits) {
       this.#setPassthrough({ status: 'off', reason: fit.reason });
@@ -434,22 +439,19 @@ export class StreamTranscoder {
 
   /**
    * Plans the run: its tracks, and for video the ladder, its bitrates capped
-   * at the bitrate measured over the first seconds (else the one onMetaData
-   * declares), and (`decide`) the top rung passed through when the source fits
-   * (passthrough-fit.ts).
+   * at the bitrate measured over the measuring window (else the one onMetaData
+   * declares: see `#cap`), and (`decide`) the top rung passed through when the
+   * source fits (passthrough-fit.ts).
    */
   #plan(wanted: RunTracks, measured?: SourceMeasurement, decide = false): void {
     let tracks = wanted;
     const video = this.#video;
     let rungs: Rung[] = [];
+    let cap: BitrateCap | undefined;
     if (tracks.video && video !== undefined) {
       const ladder = this.#settings.ladder ?? DEFAULT_LADDER;
-      const [width, height] = displaySize(video);
-      // Measured figures win over what onMetaData declares; the frame rate is not capped by a measurement (ms timestamps jitter).
-      const planned =
-        measured === undefined || !(measured.kbps > 0)
-          ? this.#declaredPlan()
-          : planLadder(ladder, { width, height, bitrateKbps: measured.kbps, ...this.#declaredFps() }, this.#settings.maxHeight);
+      cap = this.#cap(measured);
+      const planned = this.#ladderFor(cap);
       rungs = planned;
       if (measured !== undefined && decide) {
         this.#copyRung = undefined;
@@ -481,12 +483,20 @@ export class StreamTranscoder {
       matroska: matroska ? { ...(tracks.video && video !== undefined ? { video } : {}), ...(tracks.audio && audio !== undefined ? { audio } : {}) } : undefined,
     };
     this.state.rungs = rungs;
+    this.state.bitrateCap = cap;
     this.#tracks = [
       ...rungs.map((r): TrackSpec => ({ name: r.name, kind: 'video', bandwidth: r.bitrateKbps * 1000, frameRate: r.fps })),
       ...(tracks.audio ? [{ name: 'audio', kind: 'audio' as const, bandwidth: this.#settings.audioKbps * 1000 }] : []),
     ];
     this.#args = this.#buildArgs();
-    this.#log.info({ rungs: rungs.map((r) => r.name), audio: tracks.audio ? (this.#audio?.codec ?? 'yes') : 'none' }, 'transcode planned');
+    this.#log.info(
+      {
+        rungs: rungs.map((r) => `${r.name}@${r.bitrateKbps}k`),
+        audio: tracks.audio ? (this.#audio?.codec ?? 'yes') : 'none',
+        ...(tracks.video ? { capKbps: cap?.kbps, cap: cap?.from ?? 'none' } : {}),
+      },
+      'transcode planned',
+    );
   }
 
   /**
@@ -632,7 +642,7 @@ export class StreamTranscoder {
   async end(): Promise<void> {
     if (this.#ended) return;
     // A stream shorter than the measuring window is still encoded, all of it.
-    if (this.#meter !== undefined && this.#held.length > 0) this.#startHeld('the stream ended within the measuring window');
+    if (this.#window !== undefined && this.#window.heldCount > 0) this.#startHeld(this.#window.cut('the stream ended within the measuring window'));
     this.#ended = true;
     clearTimeout(this.#restartTimer);
     if (this.#process?.running) await this.#process.stop();

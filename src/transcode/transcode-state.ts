@@ -25,6 +25,12 @@ export interface PassthroughState {
   measuredKbps?: number;
 }
 
+/** What caps a stream's rung bitrates (issue 15): the source's video bitrate, measured over the measuring window or, failing that, as onMetaData declares it. */
+export interface BitrateCap {
+  kbps: number;
+  from: 'measured' | 'declared';
+}
+
 /** What the transcoder reports per stream (gRPC and metrics read it). */
 export interface TranscodeState {
   status: 'starting' | 'encoding' | 'complete' | 'error';
@@ -40,6 +46,8 @@ export interface TranscodeState {
   /** Source timestamps that jumped back or far ahead, smoothed over by the feed. */
   timestampJumps?: number;
   error: string | undefined;
+  /** What capped the rungs' bitrates in the current plan; undefined with no video, or no cap (nothing measured or declared). */
+  bitrateCap?: BitrateCap | undefined;
   /** The passthrough decision (issue 15): measuring, on (rungs[0] is the source), or off and why. Undefined with passthrough disabled. */
   passthrough?: PassthroughState;
 }

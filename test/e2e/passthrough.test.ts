@@ -4,7 +4,11 @@
  * is the source packaged by our own remux (no encode), its bytes play with
  * ffprobe, every rendition's segments start at the same decode time, and
  * GetRoutes (a real grpc-js client) names it. A second publish with a 1.7 s
- * GOP, at the same time, falls back to encoding every rung and says why.
+ * GOP, at the same time, falls back to encoding every rung and says why. A
+ * third, 704x396 (larger than the top rung: no passthrough candidate) and
+ * declaring no bitrate in onMetaData, gets every rung capped at the bitrate its
+ * short measuring window measured (about 600 kbps), and its 360p rendition
+ * comes out near that, not at the rung's 800k budget.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -47,6 +51,7 @@ describe('passthrough: the source as the top rung', () => {
   let fits: Publisher;
   let off: Publisher;
   let short: Publisher;
+  let capped: Publisher;
   const base = () => `http://127.0.0.1:${server.httpPort}/streams`;
 
   before(async () => {
@@ -57,11 +62,13 @@ describe('passthrough: the source as the top rung', () => {
     fits = ffmpegPublish(url('pt_fits'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(60) });
     off = ffmpegPublish(url('pt_gop'), { width: 640, height: 360, seconds: 16, videoKbps: 500, extra: gop(51) });
     short = ffmpegPublish(url('pt_short'), { width: 640, height: 360, seconds: 3, videoKbps: 500, extra: gop(60) });
+    // No -b:v (CRF under a 600k VBV, the buffer starting nearly empty so the first GOP is not over it): flv writes videodatarate 0.
+    capped = ffmpegPublish(url('pt_cap'), { width: 704, height: 396, seconds: 16, videoKbps: 600, extra: [...gop(60), '-b:v', '0', '-crf', '12', '-rc_init_occupancy', '60k'] });
     const complete = (key: string) => {
       const snap = server.transcoder!.get(key)?.packager.snapshot(Date.now());
       return snap !== undefined && snap.video.length === 3 && snap.video.every((v) => v.segments.filter((s) => s.complete).length >= 3);
     };
-    await waitUntil(() => complete('pt_fits') && complete('pt_gop'), 'three complete segments in every rendition of both streams', 30_000);
+    await waitUntil(() => complete('pt_fits') && complete('pt_gop') && complete('pt_cap'), 'three complete segments in every rendition of the three streams', 40_000);
   });
 
   after(async () => {
@@ -69,7 +76,8 @@ describe('passthrough: the source as the top rung', () => {
     fits?.kill();
     off?.kill();
     short?.kill();
-    await Promise.allSettled([fits?.exited, off?.exited, short?.exited]);
+    capped?.kill();
+    await Promise.allSettled([fits?.exited, off?.exited, short?.exited, capped?.exited]);
     await server?.close();
   });
 
@@ -87,8 +95,34 @@ describe('passthrough: the source as the top rung', () => {
     assert.match(no.passthrough?.reason ?? '', /GOP 1\.7\d* s does not divide the 2 s segment/);
   });
 
+  test('no candidate, no declared bitrate: every rung capped at the bitrate measured over one GOP', async (ctx) => {
+    const t = server.registry.get('pt_cap')!.transcode!;
+    assert.equal(t.passthrough?.status, 'off');
+    assert.match(t.passthrough?.reason ?? '', /larger than the top rung/);
+    assert.equal(t.bitrateCap?.from, 'measured', JSON.stringify(t.bitrateCap));
+    const cap = t.bitrateCap!.kbps;
+    assert.ok(cap > 500 && cap < 700, `measured ${cap} kbps of a 600k source`);
+    assert.deepEqual(t.rungs.map((r) => [r.name, r.bitrateKbps]), [['360p', cap], ['240p', Math.min(400, cap)], ['180p', 200]]);
+    const { routes } = await getRoutes(client);
+    const route = routes.find((r) => r.streamKey === 'pt_cap')!;
+    assert.deepEqual(route.profiles.map((p) => p.bitrate), t.rungs.map((r) => r.bitrateKbps));
+    // What ffmpeg made of the capped 360p rung: near the cap, well under the rung's 800k budget.
+    const snap = server.transcoder!.get('pt_cap')!.packager.snapshot(Date.now());
+    const top = snap.video.find((v) => v.name === '360p')!;
+    const done = top.segments.filter((s) => s.complete);
+    const get = async (uri: string) => Buffer.from(await (await fetch(`${base()}/pt_cap/${uri}`)).arrayBuffer());
+    const bytes = Buffer.concat([await get(done[0]!.initUri), ...(await Promise.all(done.map((s) => get(s.uri))))]);
+    const { streams, packets } = await probe(bytes);
+    assert.deepEqual([streams[0]!.width, streams[0]!.height], [640, 360]);
+    const kbps = (packets.reduce((n, p) => n + p.size, 0) * 8) / (packets.length / 30) / 1000;
+    ctx.diagnostic(`measured ${cap} kbps; 360p output ${Math.round(kbps)} kbps over ${done.length} segments`);
+    assert.ok(kbps > cap * 0.6 && kbps < Math.min(cap * 1.2, 760), `360p output at ${Math.round(kbps)} kbps, capped at ${cap}k`);
+  });
+
   test('a stream that ends inside the measuring window is still encoded, all of it', async () => {
     assert.equal(await short.exited, 0, short.stderr());
+    // Its ffmpeg starts only at the end (the window held all of it): on a loaded box the publisher may have just exited.
+    await waitUntil(() => server.transcoder!.get('pt_short') === undefined, "pt_short's ffmpeg to finish", 20_000);
     const res = await fetch(`${base()}/pt_short/360p.m3u8`);
     assert.equal(res.status, 200);
     const segments = (await res.text()).split('\n').filter((l) => /^360p-.*\.m4s$/.test(l));

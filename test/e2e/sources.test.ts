@@ -154,9 +154,11 @@ describe('every source a broadcaster sends plays out (one server, three publishe
     assert.ok(Number(audio!['nb_read_frames']) > 60, JSON.stringify(streams));
   });
 
-  test('an AAC header 3.2 s late: video starts alone after the bounded wait, then a new run (a discontinuity) brings the audio in', async () => {
+  test('an AAC header 4.5 s late: video starts alone after the bounded wait, then a new run (a discontinuity) brings the audio in', async () => {
     const s = await shared;
-    const tags = withLateAacHeader(await synthesizeFlv({ seconds: 7 }), 3200);
+    // 1 s GOP: the run starts at the 3 s keyframe (the first after the 2.5 s wait) once its measuring window closes at 4 s;
+    // a header inside the window (3.2 s) would join that run, one after it needs a new run.
+    const tags = withLateAacHeader(await synthesizeFlv({ seconds: 7 }), 4500);
     await publishTags(s, 'later', tags);
     const streams = await probeEnded(s, 'later');
     assert.ok(s.outputs.get('later')!.figures().discontinuities >= 1, 'the audio came in a new run');

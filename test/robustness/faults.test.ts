@@ -106,8 +106,18 @@ function stubFfmpeg(): string {
   return path;
 }
 
-/** The media of the recorded ffmpeg publish (160x120 H.264 + AAC): metadata, sequence headers, a keyframe and the frames after it. */
-const MEDIA: readonly RawMessage[] = CAPTURED_MESSAGES[0]!.filter((m) => m.typeId === 8 || m.typeId === 9 || m.typeId === 18).slice(0, 20);
+/**
+ * The media of the recorded ffmpeg publish (160x120 H.264 + AAC): metadata,
+ * sequence headers, a keyframe and the frames after it, up to and including
+ * the second keyframe (523 ms), which closes the stream's measuring window, so
+ * its ffmpeg starts while the publisher is still there.
+ */
+const MEDIA: readonly RawMessage[] = (() => {
+  const media = CAPTURED_MESSAGES[0]!.filter((m) => m.typeId === 8 || m.typeId === 9 || m.typeId === 18);
+  let keyframes = 0;
+  const last = media.findIndex((m) => m.typeId === 9 && m.payload[0]! >> 4 === 1 && m.payload[1] === 1 && ++keyframes === 2);
+  return media.slice(0, last + 1);
+})();
 
 function sendMedia(client: TestRtmpClient, streamId: number, messages: readonly RawMessage[] = MEDIA): void {
   for (const m of messages) client.send({ csid: m.typeId === 8 ? 4 : 6, typeId: m.typeId, streamId, timestamp: m.timestamp, payload: m.payload });

@@ -52,6 +52,11 @@ describe('planLadder', () => {
       want: [r('1080p', 1920, 1080, 2000), r('720p', 1280, 720, 2000), r('480p', 854, 480, 1500), r('360p', 640, 360, 800)],
     },
     {
+      name: 'a cap far below the budgets stops at the floor (a fifth of each rung\'s own)',
+      source: { width: 1920, height: 1080, bitrateKbps: 700, capFloor: 0.2 },
+      want: [r('1080p', 1920, 1080, 1000), r('720p', 1280, 720, 700), r('480p', 854, 480, 700), r('360p', 640, 360, 700)],
+    },
+    {
       name: '25 fps source keeps 25 fps',
       source: { width: 1280, height: 720, fps: 25 },
       want: [r('720p', 1280, 720, 3000, 25), r('480p', 854, 480, 1500, 25), r('360p', 640, 360, 800, 25)],

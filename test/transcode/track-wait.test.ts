@@ -43,7 +43,9 @@ describe('which tracks a stream starts with, and how long it waits for one', () 
     h.meta({ width: 320, height: 240, videocodecid: 7 });
     h.videoConfig(0);
     h.keyframe(0);
-    assert.equal(h.runs(), 1);
+    assert.equal(h.runs(), 0, 'the measuring window holds it');
+    h.keyframe(1000);
+    assert.equal(h.runs(), 1, 'the next keyframe closes the window: the run begins');
     assert.deepEqual(h.rungs(), ['240p']);
     await h.close();
   });
@@ -57,6 +59,7 @@ describe('which tracks a stream starts with, and how long it waits for one', () 
     assert.equal(h.runs(), 0, 'waiting for the announced audio');
     h.aacConfig(1500);
     h.keyframe(2000);
+    h.keyframe(3000); // closes the measuring window
     assert.equal(h.runs(), 1);
     await h.close();
   });
@@ -69,6 +72,7 @@ describe('which tracks a stream starts with, and how long it waits for one', () 
     h.keyframe(10_000 + TRACK_WAIT_MS - 1);
     assert.equal(h.runs(), 0);
     h.keyframe(10_000 + TRACK_WAIT_MS);
+    h.keyframe(10_000 + TRACK_WAIT_MS + 1000); // closes the measuring window
     assert.equal(h.runs(), 1);
     await h.close();
   });
@@ -80,6 +84,7 @@ describe('which tracks a stream starts with, and how long it waits for one', () 
     h.keyframe(TRACK_WAIT_MS - 500);
     assert.equal(h.runs(), 0);
     h.keyframe(TRACK_WAIT_MS);
+    h.keyframe(TRACK_WAIT_MS + 1000); // closes the measuring window
     assert.equal(h.runs(), 1);
     await h.close();
   });
