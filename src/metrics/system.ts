@@ -237,7 +237,7 @@ export class ProcFiles {
     file.used = true;
     try {
       const n = readSync(file.fd, this.#buffer, 0, PROC_READ_BYTES, 0);
-      return this.#buffer.toString('latin1', 0, n);
+      return this.#buffer.toString('utf8', 0, n);
     } catch {
       // The process behind the open file is gone (ESRCH); the path may name a new one now.
       this.#close(path, file.fd);
@@ -267,7 +267,7 @@ export class ProcFiles {
   #readOnce(fd: number): string | undefined {
     try {
       const n = readSync(fd, this.#buffer, 0, PROC_READ_BYTES, 0);
-      return this.#buffer.toString('latin1', 0, n);
+      return this.#buffer.toString('utf8', 0, n);
     } catch {
       return undefined;
     } finally {
