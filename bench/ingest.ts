@@ -145,7 +145,9 @@ async function idleRuns(ctx: BenchContext, servers: readonly { make: () => Promi
   const started: Server[] = [];
   try {
     for (const s of servers) started.push(await s.make());
-    await sleep(2000);
+    // Past start-up: proxy-rtmp's first ~20 s hold JIT work and a one-off full GC (about 60 ms of
+    // CPU some 15 s after start), which are not what an idle server costs every second.
+    await sleep(20_000);
     const before = started.map((s) => ({ cpu: treeCpuSeconds(s.pid), wake: treeWakeups(s.pid) }));
     await sleep(seconds * 1000);
     return started.map((s, i) => {
@@ -236,7 +238,7 @@ export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { 
     'CPU: utime+stime of the server process tree (nginx: master + 1 worker) from /proc, publishers excluded; "× nginx-rtmp" is CPU per GB divided by nginx-rtmp\'s in the same row group. Wake-ups: voluntary context switches of all the tree\'s threads, per second measured. "publishers\' own CPU": the ffmpeg publishers over their whole run, which share the machine with the server.',
     `node floor: a bare \`node:net\` server (bench/lib/net-floor.ts) that negotiates the publish with proxy-rtmp's pure ServerConnection, then reads and discards every byte: the cost of reading the same sockets at the same pace in Node, before any RTMP parsing.`,
     `Flood (second table): a fresh server, warmed up with 50 MB, then n publishers \`ffmpeg -stream_loop k -i ${f.width}x${f.height}p${f.fps}.flv -c copy -f flv\` (${f.videoKbps} kbps) without -re, ${fmt(totalBytes / MB, 0)} MB in all (FLV bytes as ffmpeg counts them).`,
-    `Idle: every server started at once with no publisher, measured over the same ${idleSeconds} s after 2 s of start-up. "node floor + SystemSampler": the floor running proxy-rtmp's system sampler (src/metrics/sampler.ts, a walk of /proc every second), to show that sampler's own cost; it grows with the number of processes on the machine (${processCount()} processes when measured).`,
+    `Idle: every server started at once with no publisher, measured over the same ${idleSeconds} s after 20 s of start-up (the one-off work after start left out). "node floor + SystemSampler": the floor running proxy-rtmp's system sampler (src/metrics/sampler.ts, a reading of /proc every second), to show that sampler's own cost (it reads our own process's and its descendants' procfs files; ${processCount()} processes on the machine when measured).`,
   );
   return {
     title: '1. Ingest cost (transcoding off)',

@@ -218,11 +218,13 @@ export async function startNms(): Promise<Server> {
  * The Node floor (bench/lib/net-floor.ts, bundled like proxy-rtmp): a bare
  * `node:net` server that negotiates the publish, then discards every byte.
  */
-export async function startNodeFloor(o: { sampler?: boolean } = {}): Promise<Server> {
+export async function startNodeFloor(o: { sampler?: boolean; coalesceMs?: number } = {}): Promise<Server> {
   const out = join(CACHE_DIR, 'net-floor.cjs');
   await build({ entryPoints: [join(import.meta.dirname, 'net-floor.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' });
   const rtmpPort = await freePort();
-  const child = start(process.execPath, [out, String(rtmpPort), ...(o.sampler === true ? ['--sampler'] : [])]);
+  const coalesce = o.coalesceMs === undefined ? [] : [`--coalesce=${o.coalesceMs}`];
+  const child = start(process.execPath, [out, String(rtmpPort), ...(o.sampler === true ? ['--sampler'] : []), ...coalesce]);
   await ready(child, 'node net floor', [rtmpPort]);
-  return wrap(o.sampler === true ? 'node floor + SystemSampler (1 s)' : 'node net floor (reads, discards)', child, { rtmpPort }, () => {});
+  const name = o.sampler === true ? 'node floor + SystemSampler (1 s)' : o.coalesceMs === undefined ? 'node net floor (reads, discards)' : `node net floor, reads every ${o.coalesceMs} ms`;
+  return wrap(name, child, { rtmpPort }, () => {});
 }

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import pkg from '../../package.json' with { type: 'json' };
-import { bundle } from '../../build/bundle.ts';
+import { asciiOnly, bundle } from '../../build/bundle.ts';
 import { TestRtmpClient } from '../support/rtmp-client.ts';
 import { tempOutputDir } from '../support/server.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -40,6 +41,17 @@ describe('esbuild bundle', () => {
   let out = '';
   before(async () => {
     out = await bundle(join(mkdtempSync(join(tmpdir(), 'proxy-rtmp-bundle-')), 'proxy-rtmp.cjs'));
+  });
+
+  test('is pure ASCII (V8 then holds its source, kept for lazy compilation, at one byte a character)', () => {
+    const bytes = readFileSync(out);
+    assert.equal(bytes.findIndex((b) => b > 0x7f), -1);
+    // The escapes mean what the characters meant, in strings, templates, regular expressions and comments.
+    const file = join(mkdtempSync(join(tmpdir(), 'proxy-rtmp-ascii-')), 'm.cjs');
+    writeFileSync(file, "// request’s — comment\nmodule.exports = ['é’—', `t—${1}`, /—+/.test('——'), String.fromCharCode(0xe9), '😀'.length, '😀'];\n");
+    asciiOnly(file);
+    assert.equal(readFileSync(file).findIndex((b) => b > 0x7f), -1);
+    assert.deepEqual(createRequire(import.meta.url)(file), ['é’—', 't—1', true, 'é', 2, '😀']);
   });
 
   test('builds, starts, takes a publish and stops on SIGTERM; outside the checkout ffmpeg-static is not found', async () => {

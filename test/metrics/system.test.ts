@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { cpuBetween, parseAuxv, parseMachineCpu, parseNvidiaSmi, parseProcStat, SystemMonitor, type SystemReading } from '../../src/metrics/system.ts';
+import { cpuBetween, parseAuxv, parseMachineCpu, parseNvidiaSmi, parseProcStat, ProcFiles, SystemMonitor, type SystemReading } from '../../src/metrics/system.ts';
 
 const MIB = 1024 * 1024;
 const dirs: string[] = [];
@@ -44,20 +44,23 @@ interface FakeProc {
 }
 
 async function writeProc(root: string, uptime: number, procs: readonly FakeProc[]): Promise<void> {
-  await rm(root, { recursive: true, force: true });
+  // Files that stay are rewritten in place, as procfs regenerates the same file (the monitor keeps
+  // them open between readings); processes that ended disappear.
   await mkdir(root, { recursive: true });
+  const keep = new Set(procs.map((p) => String(p.pid)));
+  for (const name of await readdir(root)) if (/^\d+$/.test(name) && !keep.has(name)) await rm(join(root, name), { recursive: true, force: true });
   await writeFile(join(root, 'uptime'), `${uptime.toFixed(2)} 12345.67\n`);
   // The machine: idle grows by 3 ticks per second of uptime, busy by 1.
   await writeFile(join(root, 'stat'), `cpu  ${uptime * 100} 0 0 ${uptime * 300} 0 0 0 0 0 0\ncpu0 0 0 0 0\n`);
   for (const p of procs) {
-    await mkdir(join(root, String(p.pid)));
+    await mkdir(join(root, String(p.pid)), { recursive: true });
     await writeFile(join(root, String(p.pid), 'stat'), statLine(p));
     await writeFile(join(root, String(p.pid), 'statm'), `99999 ${p.rssPages} 300 10 0 500 0\n`);
   }
   // Not a process, and a process whose stat vanished or is garbage: all ignored.
-  await mkdir(join(root, 'self'));
-  await mkdir(join(root, '4242'));
-  await mkdir(join(root, '4243'));
+  await mkdir(join(root, 'self'), { recursive: true });
+  await mkdir(join(root, '4242'), { recursive: true });
+  await mkdir(join(root, '4243'), { recursive: true });
   await writeFile(join(root, '4243', 'stat'), 'garbage\n');
 }
 
@@ -155,6 +158,34 @@ describe('pure figures', () => {
     },
   ];
   for (const c of cases) test(`cpuBetween: ${c.name}`, () => assert.deepEqual(cpuBetween(c.older, c.newer, c.cores), c.want));
+});
+
+describe('ProcFiles', () => {
+  test('re-reads an open file from its start, closes files a reading skipped, and a file that is gone', async () => {
+    const dir = await tempDir();
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    await writeFile(a, 'one');
+    await writeFile(b, 'bee');
+    const files = new ProcFiles();
+    assert.equal(files.read(a), 'one');
+    assert.equal(files.read(b), 'bee');
+    assert.equal(files.size, 2);
+    await writeFile(a, 'two, longer');
+    assert.equal(files.read(a), 'two, longer');
+    files.sweep();
+    // Only a is read in the next reading: b is closed at the sweep after it.
+    assert.equal(files.read(a), 'two, longer');
+    files.sweep();
+    assert.equal(files.size, 1);
+    assert.equal(files.read(join(dir, 'missing')), undefined);
+    assert.equal(files.size, 1);
+    // /proc itself: our own stat, read twice through one descriptor, names this process both times.
+    const self = `/proc/${process.pid}/stat`;
+    if (files.read(self) !== undefined) assert.equal(parseProcStat(files.read(self)!)?.pid, process.pid);
+    files.closeAll();
+    assert.equal(files.size, 0);
+  });
 });
 
 describe('SystemMonitor over a fake procfs', () => {
