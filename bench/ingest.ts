@@ -77,6 +77,7 @@ export interface SenderRun extends IngestRun {
   /** True when the clock stopped at the server's answer to a command sent after the flood. */
   synced: boolean;
   senderCpuSeconds: number;
+  chunkSize: number;
 }
 
 /**
@@ -86,24 +87,24 @@ export interface SenderRun extends IngestRun {
  * other work). `sync` false for a server that stops parsing after the
  * publish (the Node floor): its clock stops when the last byte is written.
  */
-async function senderRun(ctx: BenchContext, make: () => Promise<Server>, totalBytes: number, runs: number, sync: boolean): Promise<SenderRun> {
+async function senderRun(ctx: BenchContext, make: () => Promise<Server>, totalBytes: number, runs: number, sync: boolean, chunkSize: number): Promise<SenderRun> {
   const server = await make();
   try {
     const file = ctx.ingestSource.path;
-    await floodPublish(server.rtmpPort, 'warmup', file, 200 * MB, { sync });
+    await floodPublish(server.rtmpPort, 'warmup', file, 200 * MB, { sync, chunkSize });
     let best: SenderRun | undefined;
     for (let i = 0; i < runs; i++) {
       await sleep(300);
       const cpu0 = treeCpuSeconds(server.pid);
-      const f = await floodPublish(server.rtmpPort, `flood_${i}`, file, totalBytes, { sync });
+      const f = await floodPublish(server.rtmpPort, `flood_${i}`, file, totalBytes, { sync, chunkSize });
       // Unsynced (the floor): the last bytes may still sit in its socket buffers.
       if (!sync) await sleep(300);
       const cpu = treeCpuSeconds(server.pid) - cpu0;
       const r: SenderRun = {
         server: server.name, publishers: 1, bytes: f.bytes, cpuSeconds: cpu, wallSeconds: f.seconds, cpuPerGb: cpu / (f.bytes / 1e9), failed: 0,
-        acked: f.acked, synced: f.synced, senderCpuSeconds: f.senderCpuSeconds,
+        acked: f.acked, synced: f.synced, senderCpuSeconds: f.senderCpuSeconds, chunkSize,
       };
-      ctx.log(`  ${r.server.padEnd(32)} fast sender  ${fmt(f.bytes / MB, 0)} MB in ${fmt(f.seconds, 2)} s = ${fmt(f.bytes / MB / f.seconds, 0)} MB/s  cpu ${fmt(cpu, 2)} s → ${fmt(r.cpuPerGb, 3)} cpu-s/GB  acked ${fmt(f.acked / MB, 0)} MB  sender cpu ${fmt(f.senderCpuSeconds, 2)} s`);
+      ctx.log(`  ${r.server.padEnd(32)} fast sender, ${chunkSize}-byte chunks  ${fmt(f.bytes / MB, 0)} MB in ${fmt(f.seconds, 2)} s = ${fmt(f.bytes / MB / f.seconds, 0)} MB/s  cpu ${fmt(cpu, 2)} s → ${fmt(r.cpuPerGb, 3)} cpu-s/GB  acked ${fmt(f.acked / MB, 0)} MB  sender cpu ${fmt(f.senderCpuSeconds, 2)} s`);
       if (best === undefined || r.bytes / r.wallSeconds > best.bytes / best.wallSeconds) best = r;
     }
     return best!;
@@ -276,10 +277,13 @@ export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { 
   }
   const ceiling = await attempt('fast sender ceiling', () => senderCeiling(ctx, senderBytes));
   const sender: SenderRun[] = [];
-  for (const s of servers) {
-    // The floor stops parsing after the publish: it cannot answer the command that stops the clock.
-    const r = await attempt(`${s.name} flood by the fast sender`, () => senderRun(ctx, s.make, senderBytes, senderRuns, s.floor !== true));
-    if (r !== undefined) sender.push(r);
+  // 4096: ffmpeg's chunk size, what servers get from real publishers; 65536: fewer, larger chunks.
+  for (const chunkSize of [4096, 65536]) {
+    for (const s of servers) {
+      // The floor stops parsing after the publish: it cannot answer the command that stops the clock.
+      const r = await attempt(`${s.name} flood by the fast sender (${chunkSize}-byte chunks)`, () => senderRun(ctx, s.make, senderBytes, senderRuns, s.floor !== true, chunkSize));
+      if (r !== undefined) sender.push(r);
+    }
   }
   const idle = floodOnly ? [] : (await attempt('idle', () => idleRuns(ctx, [...servers, { make: () => startNodeFloor({ sampler: true }) }], idleSeconds))) ?? [];
 
@@ -295,12 +299,12 @@ export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { 
   for (const r of runs) {
     floodTable.push([String(r.publishers), r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 1), fmt(r.bytes / MB / r.wallSeconds, 0), fmt(r.cpuSeconds, 2), fmt(r.cpuPerGb, 3), vsNginx(runs, r)]);
   }
-  const nginxSender = sender.find((x) => x.server === 'nginx-rtmp');
-  const senderTable = [['server', 'MB ingested', 'wall s', 'MB/s', '× nginx-rtmp MB/s', 'CPU s', 'CPU s / GB', '× nginx-rtmp CPU/GB', 'MB acknowledged', "sender's CPU s"]];
-  if (ceiling !== undefined) senderTable.push(['(the sender alone, into a Python sink)', fmt(senderBytes / MB, 0), '–', fmt(ceiling.mbPerSecond, 0), '–', '–', '–', '–', '–', fmt(ceiling.senderCpuSeconds, 2)]);
+  const senderTable = [['chunk size', 'server', 'MB ingested', 'wall s', 'MB/s', '× nginx-rtmp MB/s', 'CPU s', 'CPU s / GB', '× nginx-rtmp CPU/GB', 'MB acknowledged', "sender's CPU s"]];
+  if (ceiling !== undefined) senderTable.push(['4096', '(the sender alone, into a Python sink)', fmt(senderBytes / MB, 0), '–', fmt(ceiling.mbPerSecond, 0), '–', '–', '–', '–', '–', fmt(ceiling.senderCpuSeconds, 2)]);
   for (const r of sender) {
     const mbps = r.bytes / MB / r.wallSeconds;
-    senderTable.push([r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 2), fmt(mbps, 0), nginxSender === undefined ? '–' : fmt(mbps / (nginxSender.bytes / MB / nginxSender.wallSeconds), 2),
+    const nginxSender = sender.find((x) => x.server === 'nginx-rtmp' && x.chunkSize === r.chunkSize);
+    senderTable.push([String(r.chunkSize), r.server, fmt(r.bytes / MB, 0), fmt(r.wallSeconds, 2), fmt(mbps, 0), nginxSender === undefined ? '–' : fmt(mbps / (nginxSender.bytes / MB / nginxSender.wallSeconds), 2),
       fmt(r.cpuSeconds, 2), fmt(r.cpuPerGb, 3), nginxSender === undefined ? '–' : fmt(r.cpuPerGb / nginxSender.cpuPerGb, 2), r.acked > 0 ? fmt(r.acked / MB, 0) : r.synced ? 'sends none' : '–', fmt(r.senderCpuSeconds, 2)]);
   }
   const live = 32;
@@ -318,7 +322,7 @@ export async function benchIngest(ctx: BenchContext): Promise<SectionResult & { 
     'CPU: utime+stime of the server process tree (nginx: master + 1 worker) from /proc, publishers excluded; "× nginx-rtmp" is CPU per GB divided by nginx-rtmp\'s in the same row group. Wake-ups: voluntary context switches of all the tree\'s threads, per second measured. "publishers\' own CPU": the ffmpeg publishers over their whole run, which share the machine with the server.',
     `node floor: a bare \`node:net\` server (bench/lib/net-floor.ts) that negotiates the publish with proxy-rtmp's pure ServerConnection, then reads and discards every byte: the cost of reading the same sockets at the same pace in Node, before any RTMP parsing.`,
     `Flood (second table): a fresh server, warmed up with 50 MB, then n publishers \`ffmpeg -stream_loop k -i ${f.width}x${f.height}p${f.fps}.flv -c copy -f flv\` (${f.videoKbps} kbps) without -re, ${fmt(totalBytes / MB, 0)} MB in all (FLV bytes as ffmpeg counts them).`,
-    `Flood by one fast publisher (first flood table): bench/lib/flood-sender.ts, a Node process of its own that does the handshake, connect, createStream and publish, then writes a pre-serialized RTMP chunk stream of ${f.width}x${f.height}p${f.fps}.flv's tags (every message a type 0 chunk then type 3 continuations, chunk size 4096 as ffmpeg's), looped like -stream_loop (metadata and sequence headers once, timestamps increasing across loops), as fast as the socket takes it. ${fmt(senderBytes / MB, 0)} MB (RTMP bytes) per flood on a fresh server warmed up with 200 MB; the fastest of ${senderRuns} floods on the same server. The clock stops when the server answers a createStream sent after the last media byte (RTMP is in order: the server has parsed all before it); the Node floor does not parse after the publish, so its clock stops when the last byte is in the kernel. "MB acknowledged": the server's own count of bytes read (RTMP Acknowledgement, asked for with a 5 MB window; Node-Media-Server sends none). A server that refuses the publish or drops the connection fails the row. The sender's ceiling row: the same bytes into a Python socket that discards, no RTMP.`,
+    `Flood by one fast publisher (first flood table): bench/lib/flood-sender.ts, a Node process of its own that does the handshake, connect, createStream and publish, then writes a pre-serialized RTMP chunk stream of ${f.width}x${f.height}p${f.fps}.flv's tags (every message a type 0 chunk then type 3 continuations, chunk size 4096 as ffmpeg's, then again with 65536), looped like -stream_loop (metadata and sequence headers once, timestamps increasing across loops), as fast as the socket takes it. ${fmt(senderBytes / MB, 0)} MB (RTMP bytes) per flood on a fresh server warmed up with 200 MB; the fastest of ${senderRuns} floods on the same server. The clock stops when the server answers a createStream sent after the last media byte (RTMP is in order: the server has parsed all before it); the Node floor does not parse after the publish, so its clock stops when the last byte is in the kernel. "MB acknowledged": the server's own count of bytes read (RTMP Acknowledgement, asked for with a 5 MB window; Node-Media-Server sends none). A server that refuses the publish or drops the connection fails the row. The sender's ceiling row: the same bytes into a Python socket that discards, no RTMP.`,
     `Idle: every server started at once with no publisher, measured over the same ${idleSeconds} s after 20 s of start-up (the one-off work after start left out). "node floor + SystemSampler": the floor running proxy-rtmp's system sampler (src/metrics/sampler.ts, a reading of /proc every second), to show that sampler's own cost (it reads our own process's and its descendants' procfs files; ${processCount()} processes on the machine when measured).`,
   );
   return {
