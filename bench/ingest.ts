@@ -5,10 +5,12 @@
  * bare `net` server that discards what it reads).
  *
  * The primary figure is realtime: `ffmpeg -re … -c copy` publishers of a 720p
- * 4 Mbps file, as real broadcasters send. The second is flood: `ffmpeg
- * -stream_loop n -i file -c copy -f flv` without `-re`, a fixed amount of data
- * as fast as the server takes it (throughput, and CPU per GB undiluted by
- * idle time). Last, what each server costs with no stream at all. Only the
+ * 4 Mbps file, as real broadcasters send. The second is flood, a fixed
+ * amount of data as fast as the server takes it (throughput, and CPU per GB
+ * undiluted by idle time): first one publisher that is not the bottleneck
+ * (bench/lib/flood-sender.ts, pre-serialized chunks), then `ffmpeg
+ * -stream_loop n -i file -c copy -f flv` without `-re` at 1, 8 and 32
+ * publishers (one ffmpeg tops out near 160 MB/s here). Last, what each server costs with no stream at all. Only the
  * server's own process tree is measured (utime + stime from /proc), never the
  * publishers (their own CPU is shown beside).
  */
