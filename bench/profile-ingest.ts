@@ -6,6 +6,7 @@
  * bench/.cache/prof/ for Chrome DevTools or speedscope.
  *
  *   node --import tsx bench/profile-ingest.ts [--publishers 8] [--mb 1000] [--runs 1] [--no-prof] [--bundle a.cjs,b.cjs]
+ *   node --import tsx bench/profile-ingest.ts --sender [--chunk-size 4096] --publishers 1 --mb 3000   # the fast sender (bench/lib/flood-sender.ts), not ffmpeg
  *   node --import tsx bench/profile-ingest.ts --realtime [--seconds 20] [--publishers 8] [--node-args=--max-semi-space-size=1]
  *
  * With --no-prof it only measures (the best of --runs), for before/after
@@ -18,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CACHE_DIR, input, INGEST_SOURCE, LADDER_SOURCE } from './lib/inputs.ts';
 import { realtimeRun } from './ingest.ts';
+import { floodPublish } from './lib/flood.ts';
 import { treeCpuSeconds } from './lib/proc.ts';
 import { publish } from './lib/publish.ts';
 import { buildBundle, startOurs } from './lib/servers.ts';
@@ -38,6 +40,8 @@ const { values } = parseArgs({
     realtime: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '20' },
     'node-args': { type: 'string' },
+    sender: { type: 'boolean', default: false },
+    'chunk-size': { type: 'string', default: '4096' },
   },
 });
 const n = Number(values.publishers);
@@ -65,14 +69,18 @@ for (let run = 0; run < Number(values.runs); run++) {
     await sleep(300);
     const cpu0 = treeCpuSeconds(server.pid);
     const loops = Math.max(0, Math.ceil(totalBytes / n / file.bytes) - 1);
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => publish(file.path, server.url(`prof_${i}`), { realtime: false, loops }).done));
+    const t0 = performance.now();
+    const results = values.sender
+      ? await Promise.all(Array.from({ length: n }, (_, i) => floodPublish(server.rtmpPort, `prof_${i}`, file.path, totalBytes / n, { chunkSize: Number(values['chunk-size']) })))
+      : await Promise.all(Array.from({ length: n }, (_, i) => publish(file.path, server.url(`prof_${i}`), { realtime: false, loops }).done));
     await sleep(300);
     const cpu = treeCpuSeconds(server.pid) - cpu0;
     const bytes = results.reduce((a, r) => a + r.bytes, 0);
+    const wall = (performance.now() - t0) / 1000;
     await server.stop();
     const perGb = cpu / (bytes / 1e9);
     best.set(b, Math.min(best.get(b) ?? Infinity, perGb));
-    log(`${b}: ${n} publishers, ${(bytes / 1e6).toFixed(0)} MB, server ${cpu.toFixed(2)} cpu-s → ${perGb.toFixed(3)} cpu-s/GB${values['no-prof'] ? '' : ' (under the profiler)'}`);
+    log(`${b}: ${n} publishers, ${(bytes / 1e6).toFixed(0)} MB, server ${cpu.toFixed(2)} cpu-s → ${perGb.toFixed(3)} cpu-s/GB, ${(bytes / 1e6 / wall).toFixed(0)} MB/s wall${values['no-prof'] ? '' : ' (under the profiler)'}`);
   }
 }
 if (Number(values.runs) > 1) for (const [b, v] of best) log(`best ${b}: ${v.toFixed(3)} cpu-s/GB`);

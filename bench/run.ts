@@ -10,6 +10,7 @@
  *   npm run bench -- --write               # replace the figures in bench/README.md
  *   npm run bench -- --no-build            # do not run `npm run build` for the executable
  *   npm run bench -- --ffmpeg /usr/bin/ffmpeg  # transcode with this ffmpeg (default: what a checkout picks)
+ *   npm run bench -- --only ingest --flood-only  # ingest's flood rows at one publisher only (fast sender + ffmpeg), about 1 minute
  *   npm run bench -- --only ingest --baseline old.cjs  # also an older build (a bundle) in the ingest rows, for before/after
  */
 import { spawnSync } from 'node:child_process';
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      'flood-only': { type: 'boolean', default: false },
       only: { type: 'string' },
       write: { type: 'boolean', default: false },
       'no-build': { type: 'boolean', default: false },
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
   if (!nms) log(`node-media-server not available: its figures are skipped. Install it with: ${NMS_HINT}`);
   const ffmpeg = values.ffmpeg === undefined ? defaultFfmpeg() : { path: values.ffmpeg, version: ffmpegVersion(values.ffmpeg) };
   log(`transcoding ffmpeg: ${ffmpeg.version} (${ffmpeg.path})`);
-  const ctx: BenchContext = { quick: values.quick, log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms }, ...(values.baseline === undefined ? {} : { baselineBundle: values.baseline }),
+  const ctx: BenchContext = { quick: values.quick, floodOnly: values['flood-only'], log, bundlePath, ladderSource, ingestSource, ffmpeg, peers: { nginx, nms }, ...(values.baseline === undefined ? {} : { baselineBundle: values.baseline }),
     ...(values.players === undefined ? {} : { players: values.players.split(',').map((p) => p.trim()) }),
     ...(values.parts === undefined ? {} : { parts: values.parts.split(',').map(Number) }) };
 
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
   const total = (performance.now() - t0) / 1000;
   const body = [
     ...machine(ctx.ffmpeg).map((l) => `${l}  `),
-    `Run: \`npm run bench${values.quick ? ' -- --quick' : ''}\`${values.only === undefined ? '' : ` --only ${values.only}`}${values.baseline === undefined ? '' : ` --baseline ${values.baseline}`}, ${total.toFixed(0)} s in all.`,
+    `Run: \`npm run bench${values.quick ? ' -- --quick' : ''}\`${values.only === undefined ? '' : ` --only ${values.only}`}${values['flood-only'] ? ' --flood-only' : ''}${values.baseline === undefined ? '' : ` --baseline ${values.baseline}`}, ${total.toFixed(0)} s in all.`,
     '',
     ...results.flatMap((r) => [
       `### ${r.title}`, '', markdownTable(r.table), '',

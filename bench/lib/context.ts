@@ -13,6 +13,8 @@ export interface BenchContext {
   ingestSource: Input;
   /** The ffmpeg that transcodes, for proxy-rtmp (RTMP_FFMPEG_PATH) and for the bare-ffmpeg floor alike. */
   ffmpeg: { path: string; version: string };
+  /** Ingest only: just the flood rows at one publisher (the fast sender and ffmpeg), no realtime or idle runs. */
+  floodOnly?: boolean;
   /** An older build of proxy-rtmp (a bundle) measured beside the current one in the ingest rows. */
   baselineBundle?: string;
   /** Glass to glass only: the players (`hls`, `dash`) and part durations to measure; default all. */
