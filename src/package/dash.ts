@@ -44,7 +44,9 @@ export interface MpdOptions {
  * availabilityTimeComplete=false on the SegmentTemplate (5.3.9.5.3), so a
  * segment is available once its first part (CMAF chunk) is; the open segment
  * listed in the SegmentTimeline at its planned duration as soon as it has a
- * part, with minimumUpdatePeriod one part; a ServiceDescription (Annex K) with
+ * part, and the one due after it at its planned duration before it begins
+ * (dash.js refreshes the MPD at most once a second), with minimumUpdatePeriod
+ * one part; a ServiceDescription (Annex K) with
  * a Latency and a PlaybackRate range instead of suggestedPresentationDelay.
  *
  * Throws when segment URIs do not differ only by their msn, or msns within a
@@ -69,6 +71,15 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
       let list = period.get(rendition);
       if (list === undefined) period.set(rendition, (list = []));
       list.push(segment);
+    }
+    // And the segment due next, before it begins: dash.js learns of segments only from the timeline and
+    // refreshes the MPD at most once a second, so a segment first listed when it begins comes up to a
+    // second late and its track runs dry at every boundary. Requested early, it is held until it begins.
+    const last = rendition.segments.at(-1);
+    const next = rendition.upcoming;
+    const list = last === undefined ? undefined : byPeriod.get(last.discontinuity)?.get(rendition);
+    if (lowLatency && live && next !== undefined && list !== undefined && list.at(-1) !== undefined) {
+      list.push({ ...list.at(-1)!, msn: next.msn, uri: next.uri, start: next.start, duration: next.duration, parts: [], complete: false });
     }
   }
   const periodIds = [...byPeriod.keys()].sort((a, b) => a - b);

@@ -161,8 +161,14 @@ export class PackagedOutputs {
   async #growingSegment(packager: StreamPackager, track: string, file: string): Promise<OutputResource> {
     const blockMs = this.#blockMs(packager);
     if (packager.segmentProgress(file) === undefined) {
+      // LL-DASH lists the next segment ahead in the current period: if a new run (a reconnect, an
+      // ffmpeg restart) begins it instead, it belongs to the next period, with another init segment.
+      const period = packager.lastDiscontinuity(track);
       const begun = packager.nextSegmentUri(track) === file
         && await this.#waiter.until(packager, () => packager.segmentProgress(file) !== undefined, blockMs);
+      if (begun && period !== undefined && packager.segmentProgress(file)?.discontinuity !== period) {
+        return plainStatus(404, `${file} began in a later period than the one that listed it`, this.#now(), 'no-store');
+      }
       const complete = packager.resource(file);
       if (complete !== undefined) return this.#media(file, complete);
       if (!begun) return plainStatus(404, `${file} is not produced yet`, this.#now(), NOT_YET);

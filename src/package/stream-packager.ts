@@ -333,7 +333,7 @@ export class StreamPackager {
    * (not begun, or gone). The arrays are copies: LL-DASH serves the open
    * segment from these as they grow (chunked transfer).
    */
-  segmentProgress(uri: string): { readonly parts: readonly Buffer[]; readonly complete: boolean } | undefined {
+  segmentProgress(uri: string): { readonly parts: readonly Buffer[]; readonly complete: boolean; readonly discontinuity: number } | undefined {
     const m = /^(.+)-([^-]+)-(\d+)\.m4s$/.exec(uri);
     if (m === null || m[2] !== this.#options.instanceId) return undefined;
     const track = this.#tracks.get(m[1]!);
@@ -341,7 +341,12 @@ export class StreamPackager {
     if (track === undefined || first === undefined) return undefined;
     const segment = track.segments[Number(m[3]) - first.msn];
     if (segment === undefined || segment.msn !== Number(m[3])) return undefined;
-    return { parts: segment.parts.map((p) => p.bytes), complete: segment.complete };
+    return { parts: segment.parts.map((p) => p.bytes), complete: segment.complete, discontinuity: segment.discontinuity };
+  }
+
+  /** The discontinuity value of the last segment of `trackName` (the period LL-DASH lists its next segment in), if any. */
+  lastDiscontinuity(trackName: string): number | undefined {
+    return this.#tracks.get(trackName)?.segments.at(-1)?.discontinuity;
   }
 
   /** The URI the next segment of `trackName` will have (the one after the open one), or undefined once ended. */
@@ -440,7 +445,25 @@ export class StreamPackager {
       segments: listed.map((s): Segment => (s.complete
         ? { ...s, parts: s.parts.slice() }
         : { ...s, parts: s.parts.slice(), plannedDuration: this.#plannedEnd(track, s, ts) - s.start })),
+      ...this.#upcoming(track, ts),
     };
+  }
+
+  /**
+   * The segment after the last one, before it begins: it starts where the last
+   * one ends (or is due to end, while open) and is planned as an open one is.
+   */
+  #upcoming(track: Track, ts: number): Pick<Rendition, 'upcoming'> {
+    const last = track.segments.at(-1);
+    if (last === undefined || this.#ended || !track.active || last.discontinuity !== this.#discontinuity) return {};
+    const start = last.complete ? last.start + last.duration : this.#plannedEnd(track, last, ts);
+    const tolerance = this.#tolerance(track, ts);
+    let cut = track.nextCut;
+    while (cut <= start + tolerance) cut += this.#options.segmentSeconds * ts;
+    const fragment = last.parts.at(-1)?.duration ?? 0;
+    const end = track.spec.kind === 'video' || fragment <= 0 ? cut : start + Math.ceil((cut - tolerance - start) / fragment) * fragment;
+    const msn = track.nextMsn;
+    return { upcoming: { msn, uri: `${this.#prefix(track)}-${msn}.m4s`, start, duration: end - start } };
   }
 
   /**

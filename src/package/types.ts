@@ -75,6 +75,12 @@ export interface Rendition {
   readonly channels?: number;
   /** Oldest first; the last may be incomplete. */
   readonly segments: readonly Segment[];
+  /**
+   * The segment due after the last one, not begun yet: its msn, URI, start
+   * and planned duration, as the last one's `plannedDuration` is worked out.
+   * LL-DASH lists it ahead (dash.ts); absent once ended or before a segment.
+   */
+  readonly upcoming?: { readonly msn: number; readonly uri: string; readonly start: number; readonly duration: number };
 }
 
 /** One stream as the writers see it at one instant. */

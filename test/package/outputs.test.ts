@@ -140,6 +140,27 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
     assert.equal(part.body.length, 1000);
   });
 
+  test('LL-DASH: the next segment, listed ahead, is not handed to a request of its period if a new run (the next period) begins it', async () => {
+    const outputs = new PackagedOutputs({ lowLatency: true });
+    const p = packager();
+    outputs.set(p);
+    feed(p, 0, 4); // segments 1-2 complete; 3 is due next
+    const before = outputs.resource('cam', 'manifest.mpd', request)!.body.toString();
+    assert.match(before, /<S t="0" d="180000" r="2"\/>/, 'segment 3 is listed ahead in period 0');
+    const held = outputs.request('cam', '360p-i9-3.m4s', request);
+    await new Promise((r) => setTimeout(r, 20));
+    p.beginRun(); // the publisher came back: period 1
+    p.init('360p', { bytes: Buffer.from('init2'), codecs: 'avc1.64001e', timescale: TS, width: 640, height: 360 });
+    const between = outputs.resource('cam', 'manifest.mpd', request)!.body.toString();
+    assert.match(between, /<S t="0" d="180000" r="1"\/>/, 'once the run is over, nothing is listed ahead of its last segment');
+    p.fragment('360p', { bytes: Buffer.alloc(1000, 7), baseDecodeTime: 0, duration: TS / 2, independent: true }, 1_000_000 + 5000);
+    const answer = (await held)!;
+    assert.deepEqual([answer.status, answer.cacheControl], [404, 'no-store'], 'not the bytes of another period, and not cached');
+    const fresh = (await outputs.request('cam', '360p-i9-3.m4s', request))!;
+    assert.ok(fresh.chunks, 'asked for again (the MPD now lists it in period 1), it is served');
+    p.end();
+  });
+
   test('LL-DASH: the open segment grows part by part and equals the closed segment; the next is held; later ones are 404 for a second', async () => {
     const outputs = new PackagedOutputs({ lowLatency: true });
     const p = packager();
@@ -147,7 +168,8 @@ describe('PackagedOutputs: the HTTP paths of each stream, from its packager', ()
     feed(p, 0, 4.5); // segments 1-2 complete, 3 open with part 0
     const mpdText = outputs.resource('cam', 'manifest.mpd', request)!.body.toString();
     assert.match(mpdText, /availabilityTimeComplete="false"/);
-    assert.match(mpdText, /<S t="0" d="180000" r="2"\/>/, 'the open segment is listed at its planned 2 s');
+    // Segments 1-2, the open 3 at its planned 2 s, and 4 ahead of its start (dash.js refreshes at most once a second).
+    assert.match(mpdText, /<S t="0" d="180000" r="3"\/>/, 'the open segment at its planned 2 s, and the next one listed ahead');
     const open = (await outputs.request('cam', '360p-i9-3.m4s', request))!;
     assert.equal(open.cacheControl, IMMUTABLE);
     assert.ok(open.chunks, 'a growing body');

@@ -64,7 +64,7 @@ function feedRun(p: StreamPackager, seconds: number, wallStart: number, opts: { 
 }
 
 describe('StreamPackager', () => {
-  test('the open segment is announced at the duration it will close with: the grid line for video, whole 0.512 s fragments for audio', () => {
+  test('the open segment is announced at the duration it will close with (the grid line for video, whole 0.512 s fragments for audio), and the next one ahead where it will start and end', () => {
     const p = packager();
     p.beginRun();
     p.init('360p', videoInit);
@@ -74,7 +74,7 @@ describe('StreamPackager', () => {
     for (let n = 0; n < 60; n++) events.push({ at: (n + 1) * 0.5, kind: 'video', n }, { at: ((n + 1) * frag) / AUDIO_TS, kind: 'audio', n });
     events.sort((a, b) => a.at - b.at);
     // What each open segment was announced to end at, by track and msn, after every fragment.
-    const announced = new Map<string, Set<number>>();
+    const announced = new Map<string, Set<number | string>>();
     for (const e of events) {
       if (e.kind === 'video') {
         const start = e.n * (VIDEO_TS / 2);
@@ -91,19 +91,35 @@ describe('StreamPackager', () => {
           if (!announced.has(key)) announced.set(key, new Set());
           announced.get(key)!.add(s.start + s.plannedDuration);
         }
+        // The segment due next, listed ahead by LL-DASH: where it will start and end.
+        const next = r.upcoming;
+        if (r.segments.length === 0) continue;
+        assert.ok(next !== undefined, `${r.name}: the next segment is announced ahead`);
+        assert.equal(next.uri, p.nextSegmentUri(r.name), 'under the URI a request for it is held');
+        const key = `${r.name} ${next.msn} ahead`;
+        if (!announced.has(key)) announced.set(key, new Set());
+        announced.get(key)!.add(`${next.start}-${next.start + next.duration}` as string);
       }
     }
     const snap = p.snapshot(0);
     let checked = 0;
+    let checkedAhead = 0;
     for (const r of [snap.video[0]!, snap.audio!]) {
       for (const s of r.segments.filter((x) => x.complete)) {
         const ends = announced.get(`${r.name} ${s.msn}`);
         if (ends === undefined) continue;
         checked++;
-        assert.deepEqual([...ends], [s.start + s.duration], `${r.name} segment ${s.msn} was announced to end at ${[...ends].map((e) => e / r.timescale).join(', ')} s, closed at ${(s.start + s.duration) / r.timescale} s`);
+        assert.deepEqual([...ends], [s.start + s.duration], `${r.name} segment ${s.msn} was announced to end at ${[...ends].map((e) => Number(e) / r.timescale).join(', ')} s, closed at ${(s.start + s.duration) / r.timescale} s`);
+        const ahead = announced.get(`${r.name} ${s.msn} ahead`);
+        if (ahead === undefined) continue;
+        checkedAhead++;
+        assert.deepEqual([...ahead], [`${s.start}-${s.start + s.duration}`], `${r.name} segment ${s.msn} announced ahead as ${[...ahead].join(', ')}`);
       }
     }
     assert.ok(checked >= 10, `${checked} segments checked`);
+    assert.ok(checkedAhead >= 10, `${checkedAhead} segments checked against what was announced ahead`);
+    p.end();
+    assert.equal(p.snapshot(0).video[0]!.upcoming, undefined, 'nothing is due once ended');
   });
 
   test('cuts 2 s segments of 0.5 s parts on the keyframe grid, numbered from 1, served by URI', () => {
