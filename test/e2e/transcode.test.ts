@@ -190,21 +190,28 @@ describe('transcoding to HLS and DASH, packaged in memory, served over HTTP', ()
     }
   });
 
-  test('ffmpeg killed mid-stream: the same playlists go on after a discontinuity, hls.js plays through, the sequence never goes down, no URI changes its bytes', async () => {
+  test('ffmpeg killed mid-stream: the same playlists go on after a discontinuity, hls.js and dash.js play through, the sequence never goes down, no URI changes its bytes', async () => {
     const s = await server();
     const pub = ffmpegPublish(`rtmp://127.0.0.1:${s.port}/live/phoenix`, { width: 320, height: 240, seconds: 40, videoKbps: 300 });
     await waitPlayable(s, 'phoenix');
     const base = `http://127.0.0.1:${s.httpPort}/streams/phoenix`;
     const follower = new Follower(base, '240p.m3u8');
     const hls = await player.play('hls', `${base}/master.m3u8`);
+    // dash.js in its low-latency mode: the MPD lists the next segment ahead, and the new run begins it in a new period.
+    const dash = await player.play('dash', `${base}/dash/manifest.mpd`);
     await hls.until((st) => st.played >= 2, 'hls.js to play', 20_000);
+    await dash.until((st) => st.played >= 2, 'dash.js to play', 20_000);
     const first = s.transcoder!.get('phoenix')!;
     const pid = first.pid!;
     process.kill(pid, 'SIGKILL');
     await waitUntil(() => first.state.restarts === 1 && first.pid !== undefined && first.pid !== pid, 'a restarted ffmpeg', 10_000);
     const playedAtKill = (await hls.state()).played;
+    const dashPlayedAtKill = (await dash.state()).played;
     const after = await hls.until((st) => st.played >= playedAtKill + 6, 'hls.js to play 6 s more across the discontinuity', 30_000);
     assert.deepEqual(after.errors, []);
+    const dashAfter = await dash.until((st) => st.played >= dashPlayedAtKill + 6, 'dash.js to play 6 s more across the new period', 30_000);
+    assert.deepEqual(dashAfter.errors, []);
+    await dash.close();
     await follower.stop();
     follower.assertMonotonic();
     assert.ok(follower.discontinuities >= 1, 'the playlist shows the discontinuity');
