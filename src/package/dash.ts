@@ -75,11 +75,13 @@ export function mpd(snapshot: StreamSnapshot, options: MpdOptions): string {
     // And the segment due next, before it begins: dash.js learns of segments only from the timeline and
     // refreshes the MPD at most once a second, so a segment first listed when it begins comes up to a
     // second late and its track runs dry at every boundary. Requested early, it is held until it begins.
-    const last = rendition.segments.at(-1);
     const next = rendition.upcoming;
+    const last = rendition.segments.at(-1);
     const list = last === undefined ? undefined : byPeriod.get(last.discontinuity)?.get(rendition);
-    if (lowLatency && live && next !== undefined && list !== undefined && list.at(-1) !== undefined) {
-      list.push({ ...list.at(-1)!, msn: next.msn, uri: next.uri, start: next.start, duration: next.duration, parts: [], complete: false });
+    const listedLast = list?.at(-1);
+    if (lowLatency && live && next !== undefined && listedLast !== undefined) {
+      // Only the timeline fields are read: msn, uri, start, duration, initUri.
+      list!.push({ ...listedLast, msn: next.msn, uri: next.uri, start: next.start, duration: next.duration, parts: [], complete: false });
     }
   }
   const periodIds = [...byPeriod.keys()].sort((a, b) => a - b);

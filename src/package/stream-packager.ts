@@ -245,7 +245,6 @@ export class StreamPackager {
     // fragments come late (ffmpeg probing its input, then catching up), and an availabilityStartTime set by
     // them alone would put DASH availability and PROGRAM-DATE-TIME about a second behind the media.
     if (!this.playable) this.#refineAvailabilityStart(now - ((start + fragment.duration) / ts) * 1000);
-    const grid = this.#options.segmentSeconds * ts;
     let open = track.open;
     if (open !== undefined && fragment.independent && start >= track.nextCut - this.#tolerance(track, ts)) {
       open.complete = true;
@@ -255,7 +254,7 @@ export class StreamPackager {
       if (track.spec.kind === 'video' && !fragment.independent) return; // a segment must start with a sync sample
       // The grid line after this start: the first segment of a run sets it; later ones step it, skipping lines with no sync sample.
       if (track.segments.at(-1)?.discontinuity !== this.#discontinuity || track.nextCut === 0) track.nextCut = start;
-      while (track.nextCut <= start + this.#tolerance(track, ts)) track.nextCut += grid;
+      track.nextCut = this.#lineAfter(track, track.nextCut, start, ts);
       const seconds = start / ts;
       const known = this.#discontinuityStarts.get(this.#discontinuity);
       if (known === undefined || seconds < known) this.#discontinuityStarts.set(this.#discontinuity, seconds);
@@ -457,11 +456,7 @@ export class StreamPackager {
     const last = track.segments.at(-1);
     if (last === undefined || this.#ended || !track.active || last.discontinuity !== this.#discontinuity) return {};
     const start = last.complete ? last.start + last.duration : this.#plannedEnd(track, last, ts);
-    const tolerance = this.#tolerance(track, ts);
-    let cut = track.nextCut;
-    while (cut <= start + tolerance) cut += this.#options.segmentSeconds * ts;
-    const fragment = last.parts.at(-1)?.duration ?? 0;
-    const end = track.spec.kind === 'video' || fragment <= 0 ? cut : start + Math.ceil((cut - tolerance - start) / fragment) * fragment;
+    const end = this.#closingEnd(track, start, this.#lineAfter(track, track.nextCut, start, ts), last.parts.at(-1)?.duration ?? 0, ts);
     const msn = track.nextMsn;
     return { upcoming: { msn, uri: `${this.#prefix(track)}-${msn}.m4s`, start, duration: end - start } };
   }
@@ -475,11 +470,22 @@ export class StreamPackager {
    * one the segment will have and the timeline does not move under players.
    */
   #plannedEnd(track: Track, open: HeldSegment, ts: number): number {
-    const end = open.start + open.duration;
-    const last = open.parts.at(-1)?.duration ?? 0;
-    if (track.spec.kind === 'video' || last <= 0) return Math.max(end, track.nextCut);
-    const threshold = track.nextCut - this.#tolerance(track, ts);
-    return end >= threshold ? end : end + Math.ceil((threshold - end) / last) * last;
+    return this.#closingEnd(track, open.start + open.duration, track.nextCut, open.parts.at(-1)?.duration ?? 0, ts);
+  }
+
+  /** Where a segment that has reached `end`, due to be cut at grid line `cut`, closes, its fragments `fragment` long (see #plannedEnd). */
+  #closingEnd(track: Track, end: number, cut: number, fragment: number, ts: number): number {
+    if (track.spec.kind === 'video' || fragment <= 0) return Math.max(end, cut);
+    const threshold = cut - this.#tolerance(track, ts);
+    return end >= threshold ? end : end + Math.ceil((threshold - end) / fragment) * fragment;
+  }
+
+  /** The first grid line from `line` on (stepping a segment) that a segment starting at `start` is cut at. */
+  #lineAfter(track: Track, line: number, start: number, ts: number): number {
+    const grid = this.#options.segmentSeconds * ts;
+    const tolerance = this.#tolerance(track, ts);
+    while (line <= start + tolerance) line += grid;
+    return line;
   }
 
   /** The segments a playlist lists: the last windowSegments complete ones and the open one. */

@@ -98,7 +98,7 @@ describe('StreamPackager', () => {
         assert.equal(next.uri, p.nextSegmentUri(r.name), 'under the URI a request for it is held');
         const key = `${r.name} ${next.msn} ahead`;
         if (!announced.has(key)) announced.set(key, new Set());
-        announced.get(key)!.add(`${next.start}-${next.start + next.duration}` as string);
+        announced.get(key)!.add(`${next.start}-${next.start + next.duration}`);
       }
     }
     const snap = p.snapshot(0);
